@@ -1,0 +1,119 @@
+// The run configuration: one plain struct per JSON section, defaults in exactly one place (here),
+// strict from_json (unknown keys and bad values name the full key path) and to_json for config.json.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ganpp {
+
+using Json = nlohmann::ordered_json;
+
+/// Where the training images come from and how they are shaped.
+struct DataConfig {
+  std::string path = "/usr/share/datasets/fashion-mnist";  ///< IDX folder or image folder
+  std::string split = "train";   ///< IDX folders: "train" or "test" files
+  int64_t limit = 0;             ///< use only the first N images (0 = all)
+  int64_t image_size = 28;       ///< training resolution in pixels (square)
+  int64_t channels = 1;          ///< 1 (grayscale) or 3 (RGB)
+  bool hflip = false;            ///< random horizontal flip of each training image (image folders)
+};
+
+/// Generator widths. `ngf` is used by conv architectures, `hidden` by `mlp`.
+struct GeneratorConfig {
+  int64_t ngf = 64;                              ///< channels of the last hidden conv layer
+  std::vector<int64_t> hidden = {256, 512, 1024};  ///< mlp hidden layer sizes, from z outwards
+};
+
+/// Discriminator widths, normalisation and dropout.
+struct DiscriminatorConfig {
+  int64_t ndf = 64;                              ///< channels of the first conv layer
+  std::vector<int64_t> hidden = {1024, 512, 256};  ///< mlp hidden layer sizes, from the image inwards
+  std::string norm = "auto";  ///< "auto" (batch norm unless the loss forbids it), "batch", "none"
+  double dropout = 0.0;       ///< dropout probability after each hidden activation (0 = off)
+};
+
+/// Which generator/discriminator pair to build.
+struct ModelConfig {
+  std::string arch = "dcgan";  ///< registered architecture name
+  int64_t z_dim = 100;         ///< latent size
+  GeneratorConfig g;
+  DiscriminatorConfig d;
+};
+
+/// The adversarial objective.
+struct LossConfig {
+  std::string kind = "bce";     ///< registered loss name
+  int64_t n_critic = 1;         ///< discriminator steps per generator step
+  double gp_lambda = 10.0;      ///< gradient-penalty weight (wgan-gp)
+  double label_smoothing = 0.0; ///< one-sided: real target is 1 - label_smoothing (bce)
+};
+
+/// Adam settings for one network.
+struct AdamConfig {
+  double lr = 2e-4;                           ///< learning rate
+  std::array<double, 2> betas = {0.5, 0.999}; ///< Adam beta1, beta2
+  double weight_decay = 0.0;                  ///< L2 penalty
+};
+
+struct OptimConfig {
+  AdamConfig g;  ///< generator optimiser
+  AdamConfig d;  ///< discriminator optimiser
+};
+
+/// Run length, batch, seed and the cadence of logs, sample grids and checkpoints (in generator steps).
+struct TrainConfig {
+  int64_t steps = 2000;            ///< total generator steps of the run
+  int64_t batch_size = 128;        ///< images per batch
+  uint64_t seed = 0;               ///< seeds weights, latents, data order
+  int64_t log_every = 100;         ///< console line and log.jsonl record interval
+  int64_t sample_every = 500;      ///< fixed-latent grid interval
+  int64_t checkpoint_every = 1000; ///< checkpoint interval
+  int64_t keep_checkpoints = 3;    ///< step_*.ckpt files kept (latest is kept besides)
+  int64_t sample_count = 64;       ///< images in the fixed-latent grid
+  int64_t sample_nrow = 8;         ///< images per row of the grid
+};
+
+struct Config {
+  DataConfig data;
+  ModelConfig model;
+  LossConfig loss;
+  OptimConfig optim;
+  TrainConfig train;
+};
+
+/// Parses a config object strictly: every key known, every value of the right type and range.
+/// Keys not given keep their defaults. Throws UsageError naming the full key path.
+Config config_from_json(const Json& json);
+Json config_to_json(const Config& config);
+
+/// Checks the combinations that single fields cannot (e.g. batch norm in a WGAN-GP critic).
+void validate_config(const Config& config);
+
+/// Reads and parses a JSON file; bad JSON is a UsageError with line and column.
+Json read_json_file(const std::string& path);
+
+/// Applies `--set KEY=VALUE`: VALUE is parsed as JSON, else taken as a string.
+void apply_override(Json& json, const std::string& assignment);
+
+/// Keys that may change when a run is resumed (run length, cadence, placement).
+bool is_resumable_key(const std::string& dotted_key);
+
+/// The dotted key of a `KEY=VALUE` assignment.
+std::string override_key(const std::string& assignment);
+
+/// Loads `path` (or the built-in defaults when empty), applies overrides, parses and validates.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+
+/// True for losses whose critic must not use batch norm (its gradient penalty is per sample).
+bool loss_forbids_batch_norm(const std::string& loss_kind);
+
+/// Resolves `model.d.norm`: "auto" means batch norm for conv discriminators under losses that
+/// allow it, none for mlp (the classic MLP GAN has none) and for gradient-penalty critics.
+bool discriminator_batch_norm(const Config& config);
+
+}  // namespace ganpp

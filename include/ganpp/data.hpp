@@ -1,0 +1,73 @@
+// Training data: IDX files (MNIST layout, gzipped or not) and image folders (a subfolder per class),
+// held in memory as uint8, and a resumable shuffled stream of batches scaled to [-1, 1].
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ganpp/config.hpp"
+
+namespace ganpp {
+
+/// Images in memory, as loaded: uint8 [N, C, H, W] on the CPU, with optional labels.
+struct Dataset {
+  torch::Tensor images;              ///< uint8 [N, C, H, W]
+  torch::Tensor labels;              ///< int64 [N]; undefined when the data has no labels
+  std::vector<std::string> classes;  ///< class names (folder names, or "0".."9" for IDX); empty if unlabelled
+  std::string source;                ///< what was read, for messages
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+};
+
+/// Loads `config.path` (IDX folder or image folder), resized to image_size and converted to `channels`.
+/// Throws RuntimeError naming the file for missing, empty, unreadable or corrupt data.
+Dataset load_dataset(const DataConfig& config);
+
+/// Reads one IDX file (plain or gzip); returns the raw bytes after validating the header against
+/// the expected magic and the file length. `dims` receives the dimension sizes.
+std::vector<uint8_t> read_idx_file(const std::string& path, int expected_dims, std::vector<int64_t>& dims);
+
+/// Resizes an 8-bit image (HWC) so that its shorter side is `size`, then crops the centre square.
+std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int height, int channels, int size);
+
+/// One batch on the training device: images float [B, C, H, W] in [-1, 1]; labels int64 [B] or undefined.
+struct Batch {
+  torch::Tensor images;
+  torch::Tensor labels;
+};
+
+/// Where a DataStream stands: `epoch` passes completed, `position` batches drawn in the current pass.
+struct DataPosition {
+  int64_t epoch = 0;
+  int64_t position = 0;
+};
+
+/// Shuffled batches without replacement, last partial batch dropped. The order of each epoch is a
+/// function of (seed, epoch) alone, so a DataPosition is all a checkpoint needs to resume the stream.
+/// Horizontal flips draw from LibTorch's default generator (part of the checkpointed RNG state).
+class DataStream {
+ public:
+  DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device);
+
+  Batch next();
+  DataPosition position() const { return pos_; }
+  void seek(DataPosition pos);
+  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+
+ private:
+  void shuffle();
+
+  const Dataset& data_;
+  int64_t batch_size_;
+  uint64_t seed_;
+  bool hflip_;
+  torch::Device device_;
+  int64_t batches_per_epoch_;
+  DataPosition pos_;
+  torch::Tensor order_;  ///< permutation of the current epoch
+};
+
+}  // namespace ganpp

@@ -1,0 +1,25 @@
+// Device and thread selection: `auto|cpu|cuda|cuda:N`, and CPU threads (--threads, OMP_NUM_THREADS, all cores).
+#pragma once
+
+#include <string>
+
+#include <torch/types.h>
+
+namespace ganpp {
+
+/// Parses a device name; `auto` picks CUDA when available. Throws UsageError on bad names or a missing GPU.
+torch::Device resolve_device(const std::string& name);
+
+/// Sets LibTorch's intra-op threads: `requested` if > 0, else OMP_NUM_THREADS, else all cores. Returns the count.
+int configure_threads(int requested);
+
+/// A one-line description of the device (GPU name and memory, or CPU and thread count).
+std::string describe_device(const torch::Device& device, int threads);
+
+/// LibTorch's version as "major.minor.patch".
+std::string libtorch_version();
+
+/// ganpp's own version.
+std::string ganpp_version();
+
+}  // namespace ganpp

@@ -1,0 +1,44 @@
+// Adversarial losses as small named functions over discriminator outputs, and the loss registry.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ganpp/config.hpp"
+#include "ganpp/models.hpp"
+
+namespace ganpp {
+
+// Non-saturating GAN (Goodfellow et al. 2014), from logits:
+//   L_D = -log σ(D(x))·t - log(1 - σ(D(G(z)))), t = 1 - smoothing (one-sided label smoothing, Salimans et al. 2016)
+//   L_G = -log σ(D(G(z)))
+torch::Tensor loss_bce_d(const torch::Tensor& real_logits, const torch::Tensor& fake_logits, double label_smoothing);
+torch::Tensor loss_bce_g(const torch::Tensor& fake_logits);
+
+// Wasserstein critic (Arjovsky et al. 2017): L_D = E[D(G(z))] - E[D(x)], L_G = -E[D(G(z))].
+torch::Tensor loss_wgan_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores);
+torch::Tensor loss_wgan_g(const torch::Tensor& fake_scores);
+
+// Gradient penalty (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²], x̂ = εx + (1-ε)G(z), ε ~ U[0,1] per sample.
+// Differentiable in D's parameters (double backward). `epsilon` is [B] or undefined (drawn here).
+torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
+                               torch::Tensor epsilon = {});
+
+/// One registered `loss.kind`: the critic and generator objectives over raw discriminator outputs.
+struct Loss {
+  std::string name;
+  std::function<torch::Tensor(const torch::Tensor& real, const torch::Tensor& fake, const LossConfig&)> critic;
+  std::function<torch::Tensor(const torch::Tensor& fake, const LossConfig&)> generator;
+  bool gradient_penalty = false;  ///< add loss.gp_lambda * gradient_penalty to the critic loss
+  bool wasserstein = false;       ///< outputs are critic values (log the Wasserstein estimate), not logits
+};
+
+const std::vector<Loss>& losses();
+
+/// The loss registered as `kind`; throws UsageError listing the registered names otherwise.
+const Loss& find_loss(const std::string& kind);
+
+}  // namespace ganpp

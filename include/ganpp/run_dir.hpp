@@ -1,0 +1,41 @@
+// The run directory: naming, refusal to overwrite a run, file paths, log.jsonl and checkpoint rotation.
+#pragma once
+
+#include <string>
+
+#include "ganpp/config.hpp"
+
+namespace ganpp {
+
+/// True when `dir` holds a run (a config.json or a checkpoints/ folder).
+bool holds_run(const std::string& dir);
+
+/// Throws UsageError when `out` holds a run (checked before any data is read).
+void check_out_dir(const std::string& out);
+
+/// Creates the run directory with samples/ and checkpoints/: `out` when given, else
+/// `<runs_root>/NNNNN-<name>` with the next free number (never colliding with another run). Returns its path.
+std::string create_run_dir(const std::string& out, const std::string& name, const std::string& runs_root = "runs");
+
+/// The run directory that holds a checkpoint file (its checkpoints/ folder's parent).
+std::string run_dir_of_checkpoint(const std::string& checkpoint_path);
+
+std::string sample_path(const std::string& run_dir, int64_t step);
+std::string checkpoint_path(const std::string& run_dir, int64_t step);
+std::string latest_checkpoint_path(const std::string& run_dir);
+std::string log_path(const std::string& run_dir);
+std::string config_path(const std::string& run_dir);
+
+/// Writes config.json: the resolved config plus a "run" block (versions, device, threads).
+void write_run_config(const std::string& run_dir, const Config& config, const Json& run_info);
+
+/// Appends one record to log.jsonl.
+void append_log(const std::string& run_dir, const Json& record);
+
+/// Cuts log.jsonl back to records with step <= `step` (before a resume appends), atomically.
+void truncate_log(const std::string& run_dir, int64_t step);
+
+/// Deletes all but the newest `keep` step_*.ckpt files.
+void prune_checkpoints(const std::string& run_dir, int64_t keep);
+
+}  // namespace ganpp

@@ -1,0 +1,48 @@
+// Drawing from a trained generator: loading it from a checkpoint, latents from a seed, sample grids
+// and per-sample images, and latent-space walks (slerp or lerp).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ganpp/config.hpp"
+#include "ganpp/models.hpp"
+
+namespace ganpp {
+
+/// A generator restored from a checkpoint, in eval mode.
+struct LoadedGenerator {
+  Config config;
+  std::shared_ptr<GeneratorBase> g;
+  std::vector<std::string> classes;
+  int64_t step = 0;
+};
+
+/// Loads the generator of a checkpoint file or run directory onto `device`.
+LoadedGenerator load_generator(const std::string& checkpoint_or_run_dir, torch::Device device);
+
+/// `n` standard-normal latents drawn on the CPU from `seed` (identical on every device).
+torch::Tensor random_latents(int64_t n, int64_t z_dim, uint64_t seed);
+
+/// Runs the generator in eval mode without gradients, in chunks; returns images on the CPU.
+torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device);
+
+/// Spherical interpolation between rows of `a` and `b` at fraction `t` (lerp where they are parallel).
+torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
+torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t);
+
+/// Latents of `rows` walks, each through `points` random latents with `steps` frames per segment
+/// (both ends included): [rows * ((points-1)*(steps-1)+1), z_dim], walk after walk.
+torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
+                           uint64_t seed);
+
+/// Frames per walk: (points - 1) * (steps - 1) + 1.
+int64_t walk_frames(int64_t points, int64_t steps);
+
+/// Writes one PNG per image [N, C, H, W] into `dir` as 000000.png, 000001.png, ...
+void write_image_files(const std::string& dir, const torch::Tensor& images);
+
+}  // namespace ganpp

@@ -1,0 +1,66 @@
+// The training loop: alternating critic and generator Adam steps, logs, fixed-latent grids and
+// exact-resume checkpoints in a run directory.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ganpp/checkpoint.hpp"
+#include "ganpp/config.hpp"
+#include "ganpp/data.hpp"
+#include "ganpp/losses.hpp"
+#include "ganpp/models.hpp"
+
+namespace ganpp {
+
+/// What one generator step measured, as device tensors (read on the host only at log intervals).
+struct StepStats {
+  torch::Tensor loss_d;   ///< critic loss of the last critic step (penalty included)
+  torch::Tensor loss_g;   ///< generator loss
+  torch::Tensor d_real;   ///< mean D(x): probability for logit losses, critic value for Wasserstein ones
+  torch::Tensor d_fake;   ///< mean D(G(z)) likewise
+  torch::Tensor penalty;  ///< gradient penalty (undefined when the loss has none)
+};
+
+class Trainer {
+ public:
+  /// Seeds, builds both networks on `device` and their optimisers; draws the fixed latents.
+  Trainer(const Config& config, torch::Device device);
+
+  /// Restores networks, optimisers, step, RNG states and fixed latents from a checkpoint of this config.
+  void restore(CheckpointReader& checkpoint);
+
+  /// One generator step after `loss.n_critic` critic steps, one real batch each.
+  StepStats train_step(const std::vector<torch::Tensor>& reals);
+
+  /// Trains until `train.steps`, writing logs, grids and checkpoints into `run_dir`.
+  void run(DataStream& data, const std::string& run_dir, const std::vector<std::string>& classes);
+
+  /// Renders the fixed-latent grid without touching training state (eval mode, no RNG drawn).
+  torch::Tensor sample_grid();
+
+  int64_t step() const { return step_; }
+  const Config& config() const { return config_; }
+  const Networks& networks() const { return nets_; }
+  const torch::Tensor& fixed_latents() const { return fixed_z_; }
+
+ private:
+  void save_checkpoint(const std::string& run_dir, const DataStream& data, const std::vector<std::string>& classes);
+  void log(const std::string& run_dir, const StepStats& stats, const DataStream& data, double images_per_s);
+  void check_finite(const std::string& run_dir);
+
+  Config config_;
+  const Loss& loss_;
+  torch::Device device_;
+  Networks nets_;
+  std::unique_ptr<torch::optim::Adam> opt_g_, opt_d_;
+  torch::Tensor fixed_z_;
+  int64_t step_ = 0;
+  torch::Tensor first_bad_step_;  ///< first step with a non-finite loss, -1 while none (stays on the device)
+  torch::Tensor bad_losses_;      ///< [loss_d, loss_g] of that step
+};
+
+}  // namespace ganpp

@@ -1,0 +1,20 @@
+// The subcommands: each registers its flags on the app and returns the function that runs it.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace ganpp::cli {
+
+/// A registered subcommand and the function that runs it once its flags are parsed.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command add_train(CLI::App& app);
+Command add_sample(CLI::App& app);
+Command add_interpolate(CLI::App& app);
+
+}  // namespace ganpp::cli

@@ -1,0 +1,31 @@
+// Shared CLI flags and logging setup.
+#include "common.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "ganpp/device.hpp"
+
+namespace ganpp::cli {
+
+void DeviceFlags::add_to(CLI::App& command) {
+  command.add_option("--device", device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  command.add_option("--threads", threads, "CPU threads (0: OMP_NUM_THREADS, else all cores)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+}
+
+torch::Device DeviceFlags::setup() {
+  const torch::Device dev = resolve_device(device);
+  threads = configure_threads(threads);
+  return dev;
+}
+
+void setup_logging() {
+  auto logger = spdlog::stdout_logger_mt("ganpp");
+  logger->set_pattern("[%H:%M:%S] %v");
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace ganpp::cli

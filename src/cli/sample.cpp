@@ -1,0 +1,57 @@
+// `ganpp sample`: a grid PNG and/or one PNG per sample from a checkpoint.
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "ganpp/image.hpp"
+#include "ganpp/sample.hpp"
+
+namespace ganpp::cli {
+namespace {
+
+struct SampleFlags {
+  std::string checkpoint;
+  int64_t n = 64;
+  int64_t nrow = 8;
+  uint64_t seed = 0;
+  std::string grid;
+  std::string dir;
+  DeviceFlags device;
+};
+
+int run_sample(SampleFlags& f) {
+  const torch::Device device = f.device.setup();
+  const LoadedGenerator loaded = load_generator(f.checkpoint, device);
+  const auto images = generate(*loaded.g, random_latents(f.n, loaded.config.model.z_dim, f.seed), device);
+  std::string grid = f.grid;
+  if (grid.empty() && f.dir.empty()) {
+    grid = "grid.png";
+    spdlog::info("neither --grid nor --dir given: writing grid.png in the current folder");
+  }
+  if (!grid.empty()) {
+    write_png(grid, make_grid(images, f.nrow));
+    spdlog::info("wrote {} ({} samples, step {} of the checkpoint)", grid, f.n, loaded.step);
+  }
+  if (!f.dir.empty()) {
+    write_image_files(f.dir, images);
+    spdlog::info("wrote {} images to {}", f.n, f.dir);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_sample(CLI::App& app) {
+  auto flags = std::make_shared<SampleFlags>();
+  CLI::App* cmd = app.add_subcommand("sample", "draw samples from a checkpoint");
+  cmd->add_option("--checkpoint", flags->checkpoint, "checkpoint file, or a run directory (its latest)")->required();
+  cmd->add_option("--n", flags->n, "number of samples")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--nrow", flags->nrow, "samples per grid row")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
+  cmd->add_option("--grid", flags->grid, "write the samples as one grid PNG");
+  cmd->add_option("--dir", flags->dir, "write one PNG per sample into this folder (000000.png, ...)");
+  flags->device.add_to(*cmd);
+  return {cmd, [flags] { return run_sample(*flags); }};
+}
+
+}  // namespace ganpp::cli

@@ -1,0 +1,347 @@
+// Strict JSON <-> config struct conversion, overrides and field validation.
+#include "ganpp/config.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "ganpp/errors.hpp"
+
+namespace ganpp {
+namespace {
+
+std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+  return out;
+}
+
+std::string type_name(const Json& j) { return j.type_name(); }
+
+// Reads the fields of one JSON object. Every field is asked for by name, so once all are read the
+// reader knows the valid keys and can reject the rest with the full path and the valid list.
+class ObjectReader {
+ public:
+  ObjectReader(const Json& json, std::string path) : json_(json), path_(std::move(path)) {
+    if (!json_.is_object())
+      throw UsageError("config key '" + display_path() + "' must be an object, got " + type_name(json_));
+  }
+
+  void integer(const char* key, int64_t& field, int64_t min, int64_t max = INT64_MAX) {
+    const Json* v = find(key);
+    if (!v) return;
+    if (!v->is_number_integer())
+      throw bad(key, "an integer", *v);
+    const int64_t x = v->get<int64_t>();
+    if (x < min || x > max)
+      throw UsageError("config key '" + full(key) + "' = " + std::to_string(x) + " is out of range: " +
+                       range_text(min, max));
+    field = x;
+  }
+
+  void unsigned_integer(const char* key, uint64_t& field) {
+    const Json* v = find(key);
+    if (!v) return;
+    if (!v->is_number_integer() || (v->is_number_integer() && !v->is_number_unsigned() && v->get<int64_t>() < 0))
+      throw bad(key, "a non-negative integer", *v);
+    field = v->get<uint64_t>();
+  }
+
+  void real(const char* key, double& field, double min, double max, bool max_inclusive = true) {
+    const Json* v = find(key);
+    if (!v) return;
+    if (!v->is_number()) throw bad(key, "a number", *v);
+    const double x = v->get<double>();
+    if (!std::isfinite(x) || x < min || x > max || (!max_inclusive && x == max))
+      throw UsageError("config key '" + full(key) + "' = " + v->dump() + " is out of range: must be in [" +
+                       num(min) + ", " + num(max) + (max_inclusive ? "]" : ")"));
+    field = x;
+  }
+
+  void boolean(const char* key, bool& field) {
+    const Json* v = find(key);
+    if (!v) return;
+    if (!v->is_boolean()) throw bad(key, "true or false", *v);
+    field = v->get<bool>();
+  }
+
+  void string(const char* key, std::string& field) {
+    const Json* v = find(key);
+    if (!v) return;
+    if (!v->is_string()) throw bad(key, "a string", *v);
+    field = v->get<std::string>();
+    if (field.empty()) throw UsageError("config key '" + full(key) + "' must not be empty");
+  }
+
+  void choice(const char* key, std::string& field, const std::vector<std::string>& choices) {
+    std::string value = field;
+    string(key, value);
+    if (std::find(choices.begin(), choices.end(), value) == choices.end())
+      throw UsageError("config key '" + full(key) + "' = \"" + value + "\" is not valid; choose one of: " +
+                       join(choices));
+    field = value;
+  }
+
+  void int_list(const char* key, std::vector<int64_t>& field, int64_t min) {
+    const Json* v = find(key);
+    if (!v) return;
+    if (!v->is_array()) throw bad(key, "a list of integers", *v);
+    std::vector<int64_t> out;
+    for (const auto& e : *v) {
+      if (!e.is_number_integer() || e.get<int64_t>() < min)
+        throw UsageError("config key '" + full(key) + "' must be a list of integers >= " + std::to_string(min) +
+                         ", got " + v->dump());
+      out.push_back(e.get<int64_t>());
+    }
+    field = out;
+  }
+
+  void betas(const char* key, std::array<double, 2>& field) {
+    const Json* v = find(key);
+    if (!v) return;
+    if (!v->is_array() || v->size() != 2 || !(*v)[0].is_number() || !(*v)[1].is_number())
+      throw bad(key, "a list of two numbers [beta1, beta2]", *v);
+    for (size_t i = 0; i < 2; ++i) {
+      const double b = (*v)[i].get<double>();
+      if (!(b >= 0.0 && b < 1.0))
+        throw UsageError("config key '" + full(key) + "' = " + v->dump() + ": each beta must be in [0, 1)");
+      field[i] = b;
+    }
+  }
+
+  /// A nested object; absent means all defaults.
+  template <class Fn>
+  void object(const char* key, Fn&& read) {
+    known_.push_back(key);
+    const auto it = json_.find(key);
+    if (it == json_.end()) return;
+    ObjectReader sub(*it, full(key));
+    read(sub);
+    sub.finish();
+  }
+
+  /// An informational key that is accepted and ignored (config.json's "run" block).
+  void ignore(const char* key) { known_.push_back(key); }
+
+  void finish() const {
+    for (auto it = json_.begin(); it != json_.end(); ++it) {
+      if (std::find(known_.begin(), known_.end(), it.key()) == known_.end())
+        throw UsageError("unknown config key '" + full(it.key()) + "'; valid keys" +
+                         (path_.empty() ? "" : " of '" + path_ + "'") + ": " + join(known_));
+    }
+  }
+
+ private:
+  const Json* find(const char* key) {
+    known_.push_back(key);
+    const auto it = json_.find(key);
+    return it == json_.end() ? nullptr : &*it;
+  }
+  std::string full(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string display_path() const { return path_.empty() ? "(top level)" : path_; }
+  UsageError bad(const char* key, const char* expected, const Json& v) const {
+    return UsageError("config key '" + full(key) + "' must be " + expected + ", got " + type_name(v) + " " +
+                      v.dump());
+  }
+  static std::string num(double x) {
+    std::ostringstream s;
+    s << x;
+    return s.str();
+  }
+  static std::string range_text(int64_t min, int64_t max) {
+    if (max == INT64_MAX) return "must be >= " + std::to_string(min);
+    return "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "]";
+  }
+
+  const Json& json_;
+  std::string path_;
+  std::vector<std::string> known_;
+};
+
+void read_adam(ObjectReader& r, AdamConfig& a) {
+  r.real("lr", a.lr, 1e-12, 10.0);
+  r.betas("betas", a.betas);
+  r.real("weight_decay", a.weight_decay, 0.0, 1.0);
+}
+
+Json adam_to_json(const AdamConfig& a) {
+  return Json{{"lr", a.lr}, {"betas", {a.betas[0], a.betas[1]}}, {"weight_decay", a.weight_decay}};
+}
+
+}  // namespace
+
+Config config_from_json(const Json& json) {
+  Config c;
+  ObjectReader root(json, "");
+  root.object("data", [&](ObjectReader& r) {
+    r.string("path", c.data.path);
+    r.choice("split", c.data.split, {"train", "test"});
+    r.integer("limit", c.data.limit, 0);
+    r.integer("image_size", c.data.image_size, 4, 1024);
+    r.integer("channels", c.data.channels, 1, 3);
+    r.boolean("hflip", c.data.hflip);
+  });
+  root.object("model", [&](ObjectReader& r) {
+    r.string("arch", c.model.arch);
+    r.integer("z_dim", c.model.z_dim, 1, 100000);
+    r.object("g", [&](ObjectReader& g) {
+      g.integer("ngf", c.model.g.ngf, 1, 4096);
+      g.int_list("hidden", c.model.g.hidden, 1);
+    });
+    r.object("d", [&](ObjectReader& d) {
+      d.integer("ndf", c.model.d.ndf, 1, 4096);
+      d.int_list("hidden", c.model.d.hidden, 1);
+      d.choice("norm", c.model.d.norm, {"auto", "batch", "none"});
+      d.real("dropout", c.model.d.dropout, 0.0, 1.0, /*max_inclusive=*/false);
+    });
+  });
+  root.object("loss", [&](ObjectReader& r) {
+    r.string("kind", c.loss.kind);
+    r.integer("n_critic", c.loss.n_critic, 1, 1000);
+    r.real("gp_lambda", c.loss.gp_lambda, 0.0, 1e6);
+    r.real("label_smoothing", c.loss.label_smoothing, 0.0, 1.0, /*max_inclusive=*/false);
+  });
+  root.object("optim", [&](ObjectReader& r) {
+    r.object("g", [&](ObjectReader& g) { read_adam(g, c.optim.g); });
+    r.object("d", [&](ObjectReader& d) { read_adam(d, c.optim.d); });
+  });
+  root.object("train", [&](ObjectReader& r) {
+    r.integer("steps", c.train.steps, 1);
+    r.integer("batch_size", c.train.batch_size, 1, 1 << 20);
+    r.unsigned_integer("seed", c.train.seed);
+    r.integer("log_every", c.train.log_every, 1);
+    r.integer("sample_every", c.train.sample_every, 1);
+    r.integer("checkpoint_every", c.train.checkpoint_every, 1);
+    r.integer("keep_checkpoints", c.train.keep_checkpoints, 1);
+    r.integer("sample_count", c.train.sample_count, 1, 4096);
+    r.integer("sample_nrow", c.train.sample_nrow, 1, 4096);
+  });
+  root.ignore("run");
+  root.finish();
+  return c;
+}
+
+Json config_to_json(const Config& c) {
+  Json j;
+  j["data"] = {{"path", c.data.path},           {"split", c.data.split},
+               {"limit", c.data.limit},         {"image_size", c.data.image_size},
+               {"channels", c.data.channels},   {"hflip", c.data.hflip}};
+  j["model"] = {{"arch", c.model.arch},
+                {"z_dim", c.model.z_dim},
+                {"g", {{"ngf", c.model.g.ngf}, {"hidden", c.model.g.hidden}}},
+                {"d",
+                 {{"ndf", c.model.d.ndf},
+                  {"hidden", c.model.d.hidden},
+                  {"norm", c.model.d.norm},
+                  {"dropout", c.model.d.dropout}}}};
+  j["loss"] = {{"kind", c.loss.kind},
+               {"n_critic", c.loss.n_critic},
+               {"gp_lambda", c.loss.gp_lambda},
+               {"label_smoothing", c.loss.label_smoothing}};
+  j["optim"] = {{"g", adam_to_json(c.optim.g)}, {"d", adam_to_json(c.optim.d)}};
+  j["train"] = {{"steps", c.train.steps},
+                {"batch_size", c.train.batch_size},
+                {"seed", c.train.seed},
+                {"log_every", c.train.log_every},
+                {"sample_every", c.train.sample_every},
+                {"checkpoint_every", c.train.checkpoint_every},
+                {"keep_checkpoints", c.train.keep_checkpoints},
+                {"sample_count", c.train.sample_count},
+                {"sample_nrow", c.train.sample_nrow}};
+  return j;
+}
+
+bool loss_forbids_batch_norm(const std::string& loss_kind) { return loss_kind == "wgan-gp"; }
+
+bool discriminator_batch_norm(const Config& c) {
+  if (c.model.d.norm != "auto") return c.model.d.norm == "batch";
+  return c.model.arch != "mlp" && !loss_forbids_batch_norm(c.loss.kind);
+}
+
+void validate_config(const Config& c) {
+  if (c.data.channels != 1 && c.data.channels != 3)
+    throw UsageError("config key 'data.channels' = " + std::to_string(c.data.channels) + " is not valid; choose 1 or 3");
+  if (c.model.d.norm == "batch" && loss_forbids_batch_norm(c.loss.kind))
+    throw UsageError("config key 'model.d.norm' = \"batch\" cannot be used with loss.kind \"" + c.loss.kind +
+                     "\": the gradient penalty is computed per sample, and batch norm mixes samples in a batch; "
+                     "use \"auto\" or \"none\"");
+  if (c.train.sample_nrow > c.train.sample_count)
+    throw UsageError("config key 'train.sample_nrow' = " + std::to_string(c.train.sample_nrow) +
+                     " exceeds train.sample_count = " + std::to_string(c.train.sample_count));
+}
+
+Json read_json_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot open config file '" + path + "': " + std::strerror(errno));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    // Locate the byte nlohmann reports as line and column (1-based).
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') { ++line; column = 1; } else { ++column; }
+    }
+    std::string what = e.what();
+    const auto colon = what.rfind(": ");
+    if (colon != std::string::npos) what = what.substr(colon + 2);
+    throw UsageError("config file '" + path + "' is not valid JSON: line " + std::to_string(line) + ", column " +
+                     std::to_string(column) + ": " + what);
+  }
+}
+
+std::string override_key(const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError("--set '" + assignment + "' must have the form KEY=VALUE, e.g. --set loss.gp_lambda=5");
+  return assignment.substr(0, eq);
+}
+
+void apply_override(Json& json, const std::string& assignment) {
+  const std::string key = override_key(assignment);
+  const std::string text = assignment.substr(key.size() + 1);
+  Json value;
+  try {
+    value = Json::parse(text);
+  } catch (const Json::parse_error&) {
+    value = text;  // not JSON: a plain string such as a path or a name
+  }
+  Json* node = &json;
+  std::string done;
+  size_t start = 0;
+  while (true) {
+    const auto dot = key.find('.', start);
+    const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) throw UsageError("--set '" + assignment + "': empty component in key '" + key + "'");
+    if (!node->is_object())
+      throw UsageError("--set '" + assignment + "': '" + done + "' is not a section");
+    done += (done.empty() ? "" : ".") + part;
+    if (dot == std::string::npos) {
+      (*node)[part] = value;
+      return;
+    }
+    if (!node->contains(part)) (*node)[part] = Json::object();
+    node = &(*node)[part];
+    start = dot + 1;
+  }
+}
+
+bool is_resumable_key(const std::string& key) {
+  static const std::set<std::string> kResumable = {"train.steps", "train.log_every", "train.sample_every",
+                                                   "train.checkpoint_every", "train.keep_checkpoints"};
+  return kResumable.count(key) > 0;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Json json = path.empty() ? Json::object() : read_json_file(path);
+  if (!json.is_object()) throw UsageError("config file '" + path + "' must hold a JSON object");
+  for (const auto& o : overrides) apply_override(json, o);
+  Config config = config_from_json(json);
+  validate_config(config);
+  return config;
+}
+
+}  // namespace ganpp

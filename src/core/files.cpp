@@ -1,0 +1,55 @@
+// Atomic file writes and whole-file reads with errors that name the path.
+#include "ganpp/files.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "ganpp/errors.hpp"
+
+namespace ganpp {
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + kTempSuffix;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw RuntimeError("cannot write '" + path + "': " + std::strerror(errno));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw RuntimeError("cannot write '" + path + "': " + std::strerror(err));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw RuntimeError("cannot write '" + path + "': " + std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw RuntimeError("cannot write '" + path + "': " + std::strerror(err));
+  }
+}
+
+std::string read_file(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw RuntimeError("file not found: '" + path + "'");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw RuntimeError("cannot read '" + path + "': " + std::strerror(errno));
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw RuntimeError("cannot read '" + path + "'");
+  return buffer.str();
+}
+
+}  // namespace ganpp

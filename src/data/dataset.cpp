@@ -1,0 +1,124 @@
+// Dataset dispatch (IDX folder or image folder) and the resumable shuffled batch stream.
+#include <filesystem>
+
+#include "ganpp/data.hpp"
+#include "ganpp/errors.hpp"
+#include "ganpp/rng.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ganpp {
+
+Dataset load_image_folder(const DataConfig& config);  // image_folder.cpp
+
+namespace {
+
+// The IDX file of `kind` ("images" or "labels") for a split, under the names MNIST-style sets use.
+std::string find_idx(const fs::path& dir, const std::string& prefix, const std::string& kind) {
+  const std::string dims = kind == "images" ? "idx3" : "idx1";
+  for (const std::string& sep : {"-", "."})
+    for (const std::string& ext : {"", ".gz"}) {
+      const fs::path p = dir / (prefix + "-" + kind + sep + dims + "-ubyte" + ext);
+      if (fs::exists(p)) return p.string();
+    }
+  return "";
+}
+
+Dataset load_idx_folder(const DataConfig& config, const std::string& images_path) {
+  const fs::path dir(config.path);
+  const std::string prefix = config.split == "train" ? "train" : "t10k";
+  std::vector<int64_t> dims;
+  std::vector<uint8_t> pixels = read_idx_file(images_path, 3, dims);
+  int64_t n = dims[0];
+  const int64_t h = dims[1], w = dims[2];
+  if (n == 0) throw RuntimeError("IDX file '" + images_path + "' holds no images");
+  if (config.limit > 0) n = std::min(n, config.limit);
+
+  Dataset data;
+  data.source = images_path;
+  const int64_t size = config.image_size, channels = config.channels;
+  torch::Tensor images;
+  if (h == size && w == size) {
+    images = torch::from_blob(pixels.data(), {n, 1, h, w}, torch::kUInt8).clone();
+  } else {
+    images = torch::empty({n, 1, size, size}, torch::kUInt8);
+    auto* out = images.data_ptr<uint8_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      const auto r = resize_center_crop(pixels.data() + i * h * w, static_cast<int>(w), static_cast<int>(h), 1,
+                                        static_cast<int>(size));
+      std::copy(r.begin(), r.end(), out + i * size * size);
+    }
+  }
+  data.images = channels == 1 ? images : images.repeat({1, channels, 1, 1}).contiguous();
+
+  const std::string labels_path = find_idx(dir, prefix, "labels");
+  if (!labels_path.empty()) {
+    std::vector<int64_t> label_dims;
+    std::vector<uint8_t> labels = read_idx_file(labels_path, 1, label_dims);
+    if (label_dims[0] != dims[0])
+      throw RuntimeError("IDX labels '" + labels_path + "' hold " + std::to_string(label_dims[0]) +
+                         " labels for " + std::to_string(dims[0]) + " images in '" + images_path + "'");
+    data.labels = torch::from_blob(labels.data(), {n}, torch::kUInt8).to(torch::kInt64);
+    const int64_t num_classes = data.labels.max().item<int64_t>() + 1;
+    for (int64_t c = 0; c < num_classes; ++c) data.classes.push_back(std::to_string(c));
+  }
+  return data;
+}
+
+}  // namespace
+
+Dataset load_dataset(const DataConfig& config) {
+  const fs::path dir(config.path);
+  if (!fs::exists(dir))
+    throw RuntimeError("data.path '" + config.path + "' does not exist; point data.path at an IDX folder or an image folder" +
+                       (config.path.rfind("/usr/share/datasets/", 0) == 0 ? " (Debian: apt-get install dataset-fashion-mnist)" : ""));
+  if (!fs::is_directory(dir))
+    throw RuntimeError("data.path '" + config.path + "' is not a folder; point it at an IDX folder or an image folder");
+  const std::string prefix = config.split == "train" ? "train" : "t10k";
+  const std::string images = find_idx(dir, prefix, "images");
+  if (!images.empty()) return load_idx_folder(config, images);
+  if (!find_idx(dir, config.split == "train" ? "t10k" : "train", "images").empty())
+    throw RuntimeError("IDX folder '" + config.path + "' has no " + prefix + "-images-idx3-ubyte[.gz] for data.split '" +
+                       config.split + "'");
+  return load_image_folder(config);
+}
+
+DataStream::DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device)
+    : data_(data), batch_size_(batch_size), seed_(seed), hflip_(hflip), device_(device) {
+  batches_per_epoch_ = data.size() / batch_size;
+  if (batches_per_epoch_ == 0)
+    throw RuntimeError("the dataset (" + data.source + ") has " + std::to_string(data.size()) +
+                       " images, fewer than train.batch_size = " + std::to_string(batch_size) +
+                       "; lower train.batch_size or raise data.limit");
+  shuffle();
+}
+
+void DataStream::shuffle() {
+  order_ = torch::randperm(data_.size(), make_generator(seed_, static_cast<uint64_t>(pos_.epoch)), torch::kInt64);
+}
+
+void DataStream::seek(DataPosition pos) {
+  pos_ = pos;
+  shuffle();
+}
+
+Batch DataStream::next() {
+  if (pos_.position == batches_per_epoch_) {
+    ++pos_.epoch;
+    pos_.position = 0;
+    shuffle();
+  }
+  const torch::Tensor idx = order_.narrow(0, pos_.position * batch_size_, batch_size_);
+  ++pos_.position;
+  torch::Tensor images = data_.images.index_select(0, idx);
+  if (hflip_) {
+    const torch::Tensor flip = (torch::rand({batch_size_}) < 0.5).view({-1, 1, 1, 1});
+    images = torch::where(flip, images.flip({3}), images);
+  }
+  Batch batch;
+  batch.images = images.to(device_, /*non_blocking=*/true).to(torch::kFloat32).div_(127.5).sub_(1.0);
+  if (data_.labels.defined()) batch.labels = data_.labels.index_select(0, idx).to(device_, /*non_blocking=*/true);
+  return batch;
+}
+
+}  // namespace ganpp

@@ -1,0 +1,113 @@
+// Image-folder datasets: PNG/JPEG/BMP decoded by stb_image, centre-cropped and resized by stb_image_resize.
+// Subfolders are classes (sorted names); without subfolders the images are unlabelled.
+#include <algorithm>
+#include <filesystem>
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include "ganpp/data.hpp"
+#include "ganpp/errors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ganpp {
+namespace {
+
+bool is_image_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+std::vector<fs::path> sorted_entries(const fs::path& dir, bool want_dirs) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind('.', 0) == 0) continue;  // hidden files and folders
+    if (want_dirs ? it->is_directory() : (it->is_regular_file() && is_image_file(it->path())))
+      out.push_back(it->path());
+  }
+  if (ec) throw RuntimeError("cannot list folder '" + dir.string() + "': " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void append_image(const fs::path& file, int size, int channels, std::vector<uint8_t>& pixels) {
+  int width = 0, height = 0, file_channels = 0;
+  unsigned char* data = stbi_load(file.c_str(), &width, &height, &file_channels, channels);
+  if (!data)
+    throw RuntimeError("cannot decode image '" + file.string() + "': " + stbi_failure_reason() +
+                       "; remove or replace the file");
+  const std::vector<uint8_t> hwc = resize_center_crop(data, width, height, channels, size);
+  stbi_image_free(data);
+  // HWC -> CHW
+  const size_t plane = static_cast<size_t>(size) * size;
+  const size_t base = pixels.size();
+  pixels.resize(base + plane * channels);
+  for (size_t i = 0; i < plane; ++i)
+    for (int c = 0; c < channels; ++c) pixels[base + c * plane + i] = hwc[i * channels + c];
+}
+
+}  // namespace
+
+std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int height, int channels, int size) {
+  const int side = std::min(width, height);
+  const int x0 = (width - side) / 2, y0 = (height - side) / 2;
+  const uint8_t* start = pixels + (static_cast<size_t>(y0) * width + x0) * channels;
+  std::vector<uint8_t> out(static_cast<size_t>(size) * size * channels);
+  if (side == size) {
+    for (int y = 0; y < size; ++y)
+      std::copy_n(start + static_cast<size_t>(y) * width * channels, static_cast<size_t>(size) * channels,
+                  out.data() + static_cast<size_t>(y) * size * channels);
+    return out;
+  }
+  if (!stbir_resize_uint8(start, side, side, width * channels, out.data(), size, size, 0, channels))
+    throw RuntimeError("image resize failed");
+  return out;
+}
+
+Dataset load_image_folder(const DataConfig& config) {
+  const fs::path root(config.path);
+  const int size = static_cast<int>(config.image_size);
+  const int channels = static_cast<int>(config.channels);
+  Dataset data;
+  data.source = "image folder " + root.string();
+
+  std::vector<fs::path> class_dirs;
+  for (const auto& dir : sorted_entries(root, /*want_dirs=*/true))
+    if (!sorted_entries(dir, /*want_dirs=*/false).empty()) class_dirs.push_back(dir);
+  const auto loose = sorted_entries(root, /*want_dirs=*/false);
+  if (!class_dirs.empty() && !loose.empty())
+    throw RuntimeError("image folder '" + root.string() + "' mixes images (" + loose.front().filename().string() +
+                       ") with class subfolders (" + class_dirs.front().filename().string() +
+                       "); put every image in a class subfolder, or use a folder without subfolders");
+
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  const int64_t limit = config.limit > 0 ? config.limit : INT64_MAX;
+  auto load_files = [&](const std::vector<fs::path>& files, int64_t label) {
+    for (const auto& f : files) {
+      if (static_cast<int64_t>(labels.size()) >= limit) return;
+      append_image(f, size, channels, pixels);
+      labels.push_back(label);
+    }
+  };
+  if (class_dirs.empty()) {
+    load_files(loose, 0);
+  } else {
+    for (size_t c = 0; c < class_dirs.size(); ++c) {
+      data.classes.push_back(class_dirs[c].filename().string());
+      load_files(sorted_entries(class_dirs[c], false), static_cast<int64_t>(c));
+    }
+  }
+  if (labels.empty())
+    throw RuntimeError("no images found in '" + root.string() +
+                       "' (looked for .png, .jpg, .jpeg, .bmp, directly or one subfolder per class)");
+  const auto n = static_cast<int64_t>(labels.size());
+  data.images = torch::from_blob(pixels.data(), {n, channels, size, size}, torch::kUInt8).clone();
+  if (!data.classes.empty()) data.labels = torch::tensor(labels, torch::kInt64);
+  return data;
+}
+
+}  // namespace ganpp

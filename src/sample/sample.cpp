@@ -1,0 +1,92 @@
+// Generation from checkpoints: latents, batched eval-mode forward passes, walks and image files.
+#include "ganpp/sample.hpp"
+
+#include <filesystem>
+
+#include "ganpp/checkpoint.hpp"
+#include "ganpp/errors.hpp"
+#include "ganpp/image.hpp"
+#include "ganpp/rng.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ganpp {
+namespace {
+constexpr uint64_t kSampleStream = 0x53414D50ULL;
+constexpr int64_t kChunk = 256;  // images per forward pass: bounds memory for large --n
+}  // namespace
+
+LoadedGenerator load_generator(const std::string& path, torch::Device device) {
+  CheckpointReader reader(resolve_checkpoint_path(path), device);
+  LoadedGenerator out;
+  out.config = reader.config();
+  out.classes = reader.state().classes;
+  out.step = reader.state().step;
+  Networks nets = build_networks(out.config);
+  nets.g->to(device);
+  nets.d->to(device);
+  reader.load_networks(*nets.g, *nets.d);
+  nets.g->eval();
+  out.g = nets.g;
+  return out;
+}
+
+torch::Tensor random_latents(int64_t n, int64_t z_dim, uint64_t seed) {
+  auto gen = make_generator(seed, kSampleStream);
+  return torch::randn({n, z_dim}, gen);
+}
+
+torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  g.eval();
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < z.size(0); i += kChunk)
+    parts.push_back(g.forward(z.narrow(0, i, std::min(kChunk, z.size(0) - i)).to(device)).cpu());
+  return torch::cat(parts);
+}
+
+torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t) { return a * (1 - t) + b * t; }
+
+torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t) {
+  const auto cos = torch::cosine_similarity(a, b, /*dim=*/1).clamp(-1.0, 1.0).unsqueeze(1);
+  const auto omega = torch::acos(cos);
+  const auto sin = torch::sin(omega);
+  // Nearly parallel vectors: slerp's weights become 0/0, and lerp is the same path.
+  const auto parallel = sin.abs() < 1e-6;
+  const auto safe = torch::where(parallel, torch::ones_like(sin), sin);
+  const auto wa = torch::where(parallel, torch::full_like(sin, 1 - t), torch::sin((1 - t) * omega) / safe);
+  const auto wb = torch::where(parallel, torch::full_like(sin, t), torch::sin(t * omega) / safe);
+  return wa * a + wb * b;
+}
+
+int64_t walk_frames(int64_t points, int64_t steps) { return (points - 1) * (steps - 1) + 1; }
+
+torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
+                           uint64_t seed) {
+  if (points < 2) throw UsageError("--points must be at least 2");
+  if (steps < 2) throw UsageError("--steps must be at least 2 (both ends of a segment)");
+  if (mode != "slerp" && mode != "lerp") throw UsageError("--mode '" + mode + "' is not valid; choose slerp or lerp");
+  const auto anchors = random_latents(rows * points, z_dim, seed).view({rows, points, z_dim});
+  std::vector<torch::Tensor> frames;
+  for (int64_t s = 0; s < points - 1; ++s) {
+    const auto a = anchors.select(1, s), b = anchors.select(1, s + 1);
+    for (int64_t k = (s == 0 ? 0 : 1); k < steps; ++k) {
+      const double t = static_cast<double>(k) / (steps - 1);
+      frames.push_back(mode == "slerp" ? slerp(a, b, t) : lerp(a, b, t));
+    }
+  }
+  return torch::stack(frames, /*dim=*/1).reshape({rows * walk_frames(points, steps), z_dim});
+}
+
+void write_image_files(const std::string& dir, const torch::Tensor& images) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw RuntimeError("cannot create folder '" + dir + "': " + ec.message());
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "%06lld.png", static_cast<long long>(i));
+    write_png((fs::path(dir) / name).string(), images[i]);
+  }
+}
+
+}  // namespace ganpp

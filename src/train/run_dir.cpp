@@ -1,0 +1,130 @@
+// Run-directory layout and the files in it that are not checkpoints or images.
+#include "ganpp/run_dir.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "ganpp/errors.hpp"
+#include "ganpp/files.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ganpp {
+namespace {
+
+std::string padded(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%06lld", static_cast<long long>(step));
+  return buf;
+}
+
+void make_dirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
+}
+
+}  // namespace
+
+bool holds_run(const std::string& dir) {
+  return fs::exists(fs::path(dir) / "config.json") || fs::exists(fs::path(dir) / "checkpoints");
+}
+
+void check_out_dir(const std::string& out) {
+  if (out.empty()) return;
+  if (fs::exists(out) && !fs::is_directory(out))
+    throw UsageError("--out '" + out + "' exists and is not a folder; choose another --out");
+  if (holds_run(out))
+    throw UsageError("--out '" + out + "' already holds a run; continue it with 'ganpp train --resume " + out +
+                     "' or choose another --out");
+}
+
+std::string create_run_dir(const std::string& out, const std::string& name, const std::string& runs_root) {
+  fs::path dir;
+  if (!out.empty()) {
+    check_out_dir(out);
+    dir = out;
+  } else {
+    make_dirs(runs_root);
+    // The next number after the highest in use; create_directory fails if another run took it first.
+    int next = 1;
+    for (const auto& e : fs::directory_iterator(runs_root)) {
+      const std::string n = e.path().filename().string();
+      if (n.size() >= 5 && std::all_of(n.begin(), n.begin() + 5, ::isdigit)) next = std::max(next, std::stoi(n.substr(0, 5)) + 1);
+    }
+    for (;; ++next) {
+      char prefix[16];
+      std::snprintf(prefix, sizeof(prefix), "%05d", next);
+      dir = fs::path(runs_root) / (std::string(prefix) + "-" + name);
+      std::error_code ec;
+      if (fs::create_directory(dir, ec)) break;
+      if (ec) throw RuntimeError("cannot create run folder '" + dir.string() + "': " + ec.message());
+    }
+  }
+  make_dirs(dir / "samples");
+  make_dirs(dir / "checkpoints");
+  return dir.string();
+}
+
+std::string run_dir_of_checkpoint(const std::string& checkpoint) {
+  const fs::path parent = fs::absolute(checkpoint).parent_path();
+  if (parent.filename() != "checkpoints")
+    throw RuntimeError("checkpoint '" + checkpoint +
+                       "' is not inside a run directory's checkpoints/ folder; --resume needs the run it belongs to");
+  return parent.parent_path().string();
+}
+
+std::string sample_path(const std::string& run_dir, int64_t step) {
+  return (fs::path(run_dir) / "samples" / ("step_" + padded(step) + ".png")).string();
+}
+std::string checkpoint_path(const std::string& run_dir, int64_t step) {
+  return (fs::path(run_dir) / "checkpoints" / ("step_" + padded(step) + ".ckpt")).string();
+}
+std::string latest_checkpoint_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoints" / "latest.ckpt").string();
+}
+std::string log_path(const std::string& run_dir) { return (fs::path(run_dir) / "log.jsonl").string(); }
+std::string config_path(const std::string& run_dir) { return (fs::path(run_dir) / "config.json").string(); }
+
+void write_run_config(const std::string& run_dir, const Config& config, const Json& run_info) {
+  Json json = config_to_json(config);
+  json["run"] = run_info;
+  write_file_atomic(config_path(run_dir), json.dump(2) + "\n");
+}
+
+void append_log(const std::string& run_dir, const Json& record) {
+  const std::string path = log_path(run_dir);
+  std::ofstream out(path, std::ios::app | std::ios::binary);
+  out << record.dump() << '\n';
+  out.flush();
+  if (!out) throw RuntimeError("cannot append to '" + path + "'");
+}
+
+void truncate_log(const std::string& run_dir, int64_t step) {
+  const std::string path = log_path(run_dir);
+  if (!fs::exists(path)) return;
+  std::istringstream in(read_file(path));
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    // A run killed mid-append can leave a partial last line: drop anything that does not parse.
+    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.contains("step") && record["step"].is_number_integer() &&
+        record["step"].get<int64_t>() <= step)
+      kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
+void prune_checkpoints(const std::string& run_dir, int64_t keep) {
+  std::vector<fs::path> steps;
+  static const std::regex kStepFile(R"(step_\d{6,}\.ckpt)");
+  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "checkpoints"))
+    if (std::regex_match(e.path().filename().string(), kStepFile)) steps.push_back(e.path());
+  std::sort(steps.begin(), steps.end());
+  for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) fs::remove(steps[i]);
+}
+
+}  // namespace ganpp

@@ -1,0 +1,210 @@
+// The training loop (see trainer.hpp). The step body never reads device values back to the host;
+// losses are read at log intervals and before checkpoints only.
+#include "ganpp/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+
+#include "ganpp/errors.hpp"
+#include "ganpp/files.hpp"
+#include "ganpp/image.hpp"
+#include "ganpp/rng.hpp"
+#include "ganpp/run_dir.hpp"
+
+namespace ganpp {
+namespace {
+
+constexpr uint64_t kFixedLatentStream = 0x5A4D504CULL;  // a stream of its own: grids never draw from training RNG
+
+std::unique_ptr<torch::optim::Adam> make_adam(torch::nn::Module& module, const AdamConfig& c) {
+  return std::make_unique<torch::optim::Adam>(
+      module.parameters(),
+      torch::optim::AdamOptions(c.lr).betas({c.betas[0], c.betas[1]}).weight_decay(c.weight_decay));
+}
+
+// Gradients set to none rather than zeroed: no memset, and the next backward writes instead of adding.
+void clear_grads(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
+}
+
+void set_requires_grad(torch::nn::Module& module, bool on) {
+  for (auto& p : module.parameters()) p.set_requires_grad(on);
+}
+
+double scalar(const torch::Tensor& t) { return t.defined() ? t.item<double>() : NAN; }
+
+}  // namespace
+
+Trainer::Trainer(const Config& config, torch::Device device)
+    : config_(config), loss_(find_loss(config.loss.kind)), device_(device) {
+  seed_all(config_.train.seed);
+  nets_ = build_networks(config_);
+  nets_.g->to(device_);
+  nets_.d->to(device_);
+  opt_g_ = make_adam(*nets_.g, config_.optim.g);
+  opt_d_ = make_adam(*nets_.d, config_.optim.d);
+  auto gen = make_generator(config_.train.seed, kFixedLatentStream);
+  fixed_z_ = torch::randn({config_.train.sample_count, config_.model.z_dim}, gen).to(device_);
+  first_bad_step_ = torch::full({}, -1, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+  bad_losses_ = torch::zeros({2}, torch::TensorOptions().device(device_));
+}
+
+void Trainer::restore(CheckpointReader& checkpoint) {
+  checkpoint.load_networks(*nets_.g, *nets_.d);
+  checkpoint.load_optimizers(*opt_g_, *opt_d_);
+  const TrainingState& state = checkpoint.state();
+  step_ = state.step;
+  fixed_z_ = state.fixed_z.to(device_);
+  restore_rng(state.rng, device_);
+}
+
+StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
+  const auto opts = torch::TensorOptions().device(device_);
+  const int64_t batch = reals.front().size(0);
+  // With one critic step, the generator step reuses that step's fakes (as the reference DCGAN does).
+  const bool reuse_fake = reals.size() == 1;
+  StepStats stats;
+  torch::Tensor fake;
+
+  for (const auto& real : reals) {
+    // 1. critic on real and fake
+    const auto z = torch::randn({batch, config_.model.z_dim}, opts);
+    if (reuse_fake) {
+      fake = nets_.g->forward(z);
+    } else {
+      torch::NoGradGuard no_grad;
+      fake = nets_.g->forward(z);
+    }
+    clear_grads(*opt_d_);
+    const auto real_out = nets_.d->forward(real);
+    const auto fake_out = nets_.d->forward(fake.detach());
+    auto loss_d = loss_.critic(real_out, fake_out, config_.loss);
+    // 2. gradient penalty on random interpolates
+    if (loss_.gradient_penalty) {
+      stats.penalty = gradient_penalty(*nets_.d, real, fake.detach());
+      loss_d = loss_d + config_.loss.gp_lambda * stats.penalty;
+    }
+    loss_d.backward();
+    opt_d_->step();
+    stats.loss_d = loss_d.detach();
+    if (loss_.wasserstein) {
+      stats.d_real = real_out.detach().mean();
+      stats.d_fake = fake_out.detach().mean();
+    } else {
+      stats.d_real = torch::sigmoid(real_out.detach()).mean();
+      stats.d_fake = torch::sigmoid(fake_out.detach()).mean();
+    }
+  }
+
+  // 3. generator against the updated critic; D's weights need no gradients here.
+  if (!reuse_fake) fake = nets_.g->forward(torch::randn({batch, config_.model.z_dim}, opts));
+  clear_grads(*opt_g_);
+  set_requires_grad(*nets_.d, false);
+  const auto loss_g = loss_.generator(nets_.d->forward(fake), config_.loss);
+  loss_g.backward();
+  set_requires_grad(*nets_.d, true);
+  opt_g_->step();
+  stats.loss_g = loss_g.detach();
+  ++step_;
+
+  // Remember the first non-finite step on the device; it is read back at log and checkpoint time.
+  const auto losses = torch::stack({stats.loss_d, stats.loss_g}).to(torch::kFloat32);
+  const auto newly_bad = losses.isfinite().all().logical_not().logical_and(first_bad_step_ < 0);
+  first_bad_step_ = torch::where(newly_bad, torch::full({}, step_, first_bad_step_.options()), first_bad_step_);
+  bad_losses_ = torch::where(newly_bad, losses, bad_losses_);
+  return stats;
+}
+
+torch::Tensor Trainer::sample_grid() {
+  torch::NoGradGuard no_grad;
+  nets_.g->eval();
+  const auto images = nets_.g->forward(fixed_z_);
+  nets_.g->train();
+  return make_grid(images, config_.train.sample_nrow);
+}
+
+void Trainer::check_finite(const std::string& run_dir) {
+  const int64_t bad = first_bad_step_.item<int64_t>();
+  if (bad < 0) return;
+  const auto losses = bad_losses_.cpu();
+  const std::string latest = latest_checkpoint_path(run_dir);
+  throw RuntimeError("non-finite loss at step " + std::to_string(bad) + " (loss_d = " +
+                     std::to_string(losses[0].item<double>()) + ", loss_g = " + std::to_string(losses[1].item<double>()) +
+                     "); training stopped. " +
+                     (std::filesystem::exists(latest) ? "The last good checkpoint is " + latest + "; "
+                                                      : "No checkpoint was written; ") +
+                     "lower optim.*.lr or change the loss before trying again");
+}
+
+void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data,
+                              const std::vector<std::string>& classes) {
+  check_finite(run_dir);  // never checkpoint a diverged state
+  TrainingState state;
+  state.step = step_;
+  state.data = data.position();
+  state.rng = capture_rng(device_);
+  state.fixed_z = fixed_z_;
+  state.classes = classes;
+  const std::string bytes =
+      serialize_checkpoint(config_, state, TrainingModules{*nets_.g, *nets_.d, opt_g_.get(), opt_d_.get()});
+  write_file_atomic(checkpoint_path(run_dir, step_), bytes);
+  write_file_atomic(latest_checkpoint_path(run_dir), bytes);
+  prune_checkpoints(run_dir, config_.train.keep_checkpoints);
+}
+
+void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStream& data, double images_per_s) {
+  check_finite(run_dir);
+  const DataPosition pos = data.position();
+  const double epoch = pos.epoch + static_cast<double>(pos.position) / data.batches_per_epoch();
+  Json record = {{"step", step_},
+                 {"epoch", std::round(epoch * 1000) / 1000},
+                 {"loss_d", scalar(s.loss_d)},
+                 {"loss_g", scalar(s.loss_g)}};
+  if (loss_.wasserstein) {
+    record["wasserstein"] = scalar(s.d_real) - scalar(s.d_fake);
+    record["critic_real"] = scalar(s.d_real);
+    record["critic_fake"] = scalar(s.d_fake);
+  } else {
+    record["d_real"] = scalar(s.d_real);
+    record["d_fake"] = scalar(s.d_fake);
+  }
+  if (s.penalty.defined()) record["gp"] = scalar(s.penalty);
+  record["images_per_s"] = std::round(images_per_s * 10) / 10;
+  append_log(run_dir, record);
+
+  std::string line = fmt::format("step {}/{} epoch {:.2f} loss_d {:.4f} loss_g {:.4f}", step_, config_.train.steps,
+                                 epoch, scalar(s.loss_d), scalar(s.loss_g));
+  if (loss_.wasserstein)
+    line += fmt::format(" W {:.4f} gp {:.4f}", record["wasserstein"].get<double>(), scalar(s.penalty));
+  else
+    line += fmt::format(" D(x) {:.3f} D(G(z)) {:.3f}", scalar(s.d_real), scalar(s.d_fake));
+  spdlog::info("{} | {:.1f} img/s", line, images_per_s);
+}
+
+void Trainer::run(DataStream& data, const std::string& run_dir, const std::vector<std::string>& classes) {
+  const TrainConfig& t = config_.train;
+  using Clock = std::chrono::steady_clock;
+  auto interval_start = Clock::now();
+  int64_t interval_images = 0;
+  std::vector<torch::Tensor> reals(static_cast<size_t>(config_.loss.n_critic));
+  while (step_ < t.steps) {
+    for (auto& r : reals) r = data.next().images;
+    const StepStats stats = train_step(reals);
+    interval_images += static_cast<int64_t>(reals.size()) * t.batch_size;
+    const bool last = step_ == t.steps;
+    if (step_ % t.log_every == 0 || last) {
+      if (device_.is_cuda()) torch::cuda::synchronize();
+      const double seconds = std::chrono::duration<double>(Clock::now() - interval_start).count();
+      log(run_dir, stats, data, interval_images / std::max(seconds, 1e-9));
+      interval_start = Clock::now();
+      interval_images = 0;
+    }
+    if (step_ % t.sample_every == 0 || last) write_png(sample_path(run_dir, step_), sample_grid());
+    if (step_ % t.checkpoint_every == 0 || last) save_checkpoint(run_dir, data, classes);
+  }
+}
+
+}  // namespace ganpp

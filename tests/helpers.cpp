@@ -1,0 +1,116 @@
+// Test helpers (see helpers.hpp).
+#include "helpers.hpp"
+
+#include <stb_image_write.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace ganpp::test {
+
+std::string temp_dir(const std::string& tag) {
+  static std::atomic<int> counter{0};
+  const fs::path dir = fs::temp_directory_path() /
+                       ("ganpp-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + tag);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+namespace {
+
+std::string be32(uint32_t v) {
+  return std::string{char(v >> 24), char((v >> 16) & 0xFF), char((v >> 8) & 0xFF), char(v & 0xFF)};
+}
+
+void write_maybe_gz(const std::string& path, const std::string& bytes, bool gzip) {
+  if (!gzip) return write_bytes(path, bytes);
+  gzFile f = gzopen((path + ".gz").c_str(), "wb");
+  gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(f);
+}
+
+}  // namespace
+
+void write_idx_dataset(const std::string& dir, int64_t n, int64_t size, int64_t classes, bool gzip, uint64_t seed) {
+  fs::create_directories(dir);
+  for (const std::string prefix : {"train", "t10k"}) {
+    std::string images = std::string("\0\0\x08\x03", 4) + be32(uint32_t(n)) + be32(uint32_t(size)) + be32(uint32_t(size));
+    std::string labels = std::string("\0\0\x08\x01", 4) + be32(uint32_t(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t label = (i + static_cast<int64_t>(seed)) % classes;
+      labels += char(label);
+      // A bright square whose position depends on the label, on a faint gradient.
+      for (int64_t y = 0; y < size; ++y)
+        for (int64_t x = 0; x < size; ++x) {
+          const bool in_square = std::abs(y - size / 2) < size / 4 && std::abs(x - (label * size) / classes) < size / 5;
+          images += char(in_square ? 230 : static_cast<int>((x + y + i) % 40));
+        }
+    }
+    write_maybe_gz((fs::path(dir) / (prefix + "-images-idx3-ubyte")).string(), images, gzip);
+    write_maybe_gz((fs::path(dir) / (prefix + "-labels-idx1-ubyte")).string(), labels, gzip);
+  }
+}
+
+void write_image_folder(const std::string& dir, const std::vector<std::string>& class_names, int per_class, int size,
+                        int channels) {
+  const std::vector<std::string> folders = class_names.empty() ? std::vector<std::string>{""} : class_names;
+  for (size_t c = 0; c < folders.size(); ++c) {
+    const fs::path folder = fs::path(dir) / folders[c];
+    fs::create_directories(folder);
+    for (int i = 0; i < per_class; ++i) {
+      std::vector<unsigned char> pixels(static_cast<size_t>(size) * size * channels);
+      for (int y = 0; y < size; ++y)
+        for (int x = 0; x < size; ++x)
+          for (int ch = 0; ch < channels; ++ch)
+            pixels[(static_cast<size_t>(y) * size + x) * channels + ch] =
+                static_cast<unsigned char>((x * 7 + y * 3 + ch * 50 + static_cast<int>(c) * 60 + i * 11) % 256);
+      char name[32];
+      std::snprintf(name, sizeof(name), "img_%03d.png", i);
+      stbi_write_png((folder / name).c_str(), size, size, channels, pixels.data(), size * channels);
+    }
+  }
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string source_path(const std::string& relative) { return (fs::path(GANPP_SOURCE_DIR) / relative).string(); }
+
+CommandResult run_ganpp(const std::vector<std::string>& args) {
+  const std::string dir = temp_dir("cmd");
+  const std::string out = dir + "/out", err = dir + "/err";
+  std::string cmd = std::string("'") + GANPP_BINARY + "'";
+  for (const auto& a : args) {
+    std::string quoted = "'";
+    for (char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    cmd += " " + quoted + "'";
+  }
+  cmd += " >'" + out + "' 2>'" + err + "'";
+  const int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  fs::remove_all(dir);
+  return r;
+}
+
+}  // namespace ganpp::test
