@@ -46,6 +46,8 @@ class Trainer {
   const Config& config() const { return config_; }
   const Networks& networks() const { return nets_; }
   const torch::Tensor& fixed_latents() const { return fixed_z_; }
+  torch::optim::Adam& optimizer_g() { return *opt_g_; }
+  torch::optim::Adam& optimizer_d() { return *opt_d_; }
 
  private:
   void save_checkpoint(const std::string& run_dir, const DataStream& data, const std::vector<std::string>& classes);
