@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configure (first time, or when extra cmake args are given) and build ganpp with all cores.
 # Usage: scripts/build.sh [BUILD_DIR] [extra cmake args...]   BUILD_DIR defaults to build; a relative
-# BUILD_DIR is taken relative to the repo root. GANPP_BUILD_TYPE (default Release) sets CMAKE_BUILD_TYPE.
+# BUILD_DIR is taken relative to the repo root. GANPP_BUILD_TYPE (default Release) sets CMAKE_BUILD_TYPE;
+# GANPP_BUILD_TARGET (default: all) limits the build to one target.
 set -euo pipefail
 
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,4 +34,5 @@ if ((configure)); then
   cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$build_type" "$@"
 fi
 
-cmake --build "$build_dir" -j "$(nproc)"
+# GANPP_BUILD_TARGET builds one target only (the demo needs just the ganpp executable).
+cmake --build "$build_dir" -j "$(nproc)" ${GANPP_BUILD_TARGET:+--target "$GANPP_BUILD_TARGET"}

@@ -7,7 +7,7 @@ root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 scripts/setup.sh
-scripts/build.sh
+GANPP_BUILD_TARGET=ganpp scripts/build.sh
 
 list_runs() {
   if [[ -d runs ]]; then

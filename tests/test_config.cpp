@@ -1,1 +1,372 @@
-// placeholder
+// Tests of the config layer: JSON round trip, strict rejection with key paths, overrides, validation.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ganpp/config.hpp"
+#include "ganpp/errors.hpp"
+#include "helpers.hpp"
+
+namespace ganpp {
+namespace {
+
+// A test::temp_dir that is removed again when the test ends.
+struct TempDir {
+  explicit TempDir(const std::string& tag) : path(test::temp_dir(tag)) {}
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+// Runs `fn`, expects a UsageError, and returns its message (empty when none was thrown).
+std::string usage_error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a UsageError";
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string parse_error(const std::string& json_text) {
+  const Json j = Json::parse(json_text);
+  return usage_error_of([&] { config_from_json(j); });
+}
+
+Config modified_config() {
+  Config c;
+  c.data.path = "/tmp/some/images";
+  c.data.split = "test";
+  c.data.limit = 123;
+  c.data.image_size = 64;
+  c.data.channels = 3;
+  c.data.hflip = true;
+  c.model.arch = "mlp";
+  c.model.z_dim = 32;
+  c.model.g.ngf = 16;
+  c.model.g.hidden = {7, 9};
+  c.model.d.ndf = 24;
+  c.model.d.hidden = {11};
+  c.model.d.norm = "none";
+  c.model.d.dropout = 0.3;
+  c.loss.kind = "wgan-gp";
+  c.loss.n_critic = 5;
+  c.loss.gp_lambda = 2.5;
+  c.loss.label_smoothing = 0.1;
+  c.optim.g.lr = 1e-4;
+  c.optim.g.betas = {0.0, 0.9};
+  c.optim.g.weight_decay = 0.01;
+  c.optim.d.lr = 3e-4;
+  c.optim.d.betas = {0.25, 0.75};
+  c.train.steps = 77;
+  c.train.batch_size = 16;
+  c.train.seed = 18446744073709551557ull;  // needs all 64 unsigned bits
+  c.train.log_every = 3;
+  c.train.sample_every = 4;
+  c.train.checkpoint_every = 5;
+  c.train.keep_checkpoints = 2;
+  c.train.sample_count = 36;
+  c.train.sample_nrow = 6;
+  return c;
+}
+
+TEST(ConfigTest, DefaultsRoundTrip) {
+  const Json defaults = config_to_json(Config{});
+  const Config parsed = config_from_json(defaults);
+  EXPECT_EQ(config_to_json(parsed), defaults);
+  EXPECT_EQ(parsed.data.path, "/usr/share/datasets/fashion-mnist");
+  EXPECT_EQ(parsed.model.arch, "dcgan");
+  EXPECT_EQ(parsed.model.z_dim, 100);
+  EXPECT_EQ(parsed.loss.kind, "bce");
+  EXPECT_DOUBLE_EQ(parsed.optim.g.betas[0], 0.5);
+  EXPECT_DOUBLE_EQ(parsed.optim.g.betas[1], 0.999);
+  EXPECT_EQ(parsed.train.batch_size, 128);
+}
+
+TEST(ConfigTest, EmptyObjectGivesDefaults) {
+  EXPECT_EQ(config_to_json(config_from_json(Json::object())), config_to_json(Config{}));
+}
+
+TEST(ConfigTest, ModifiedConfigRoundTrips) {
+  const Config c = modified_config();
+  const Json json = config_to_json(c);
+  // Through text too, as config.json is written and read back.
+  const Config back = config_from_json(Json::parse(json.dump(2)));
+  EXPECT_EQ(config_to_json(back), json);
+  EXPECT_EQ(back.data.path, "/tmp/some/images");
+  EXPECT_EQ(back.data.split, "test");
+  EXPECT_EQ(back.data.limit, 123);
+  EXPECT_EQ(back.data.channels, 3);
+  EXPECT_TRUE(back.data.hflip);
+  EXPECT_EQ(back.model.g.hidden, (std::vector<int64_t>{7, 9}));
+  EXPECT_EQ(back.model.d.hidden, (std::vector<int64_t>{11}));
+  EXPECT_EQ(back.model.d.norm, "none");
+  EXPECT_DOUBLE_EQ(back.model.d.dropout, 0.3);
+  EXPECT_EQ(back.loss.kind, "wgan-gp");
+  EXPECT_EQ(back.loss.n_critic, 5);
+  EXPECT_DOUBLE_EQ(back.loss.gp_lambda, 2.5);
+  EXPECT_DOUBLE_EQ(back.optim.g.lr, 1e-4);
+  EXPECT_DOUBLE_EQ(back.optim.g.betas[0], 0.0);
+  EXPECT_DOUBLE_EQ(back.optim.g.betas[1], 0.9);
+  EXPECT_DOUBLE_EQ(back.optim.d.betas[0], 0.25);
+  EXPECT_DOUBLE_EQ(back.optim.g.weight_decay, 0.01);
+  EXPECT_EQ(back.train.seed, 18446744073709551557ull);
+  EXPECT_EQ(back.train.sample_nrow, 6);
+}
+
+TEST(ConfigTest, RunBlockIsIgnored) {
+  Json json = config_to_json(Config{});
+  json["run"] = {{"ganpp_version", "0.1.0"}, {"device", "cpu"}};
+  EXPECT_EQ(config_to_json(config_from_json(json)), config_to_json(Config{}));
+}
+
+TEST(ConfigTest, UnknownTopLevelKeyListsSections) {
+  const std::string msg = parse_error(R"({"trian": {"steps": 5}})");
+  EXPECT_TRUE(contains(msg, "'trian'")) << msg;
+  for (const char* key : {"data", "model", "loss", "optim", "train"}) EXPECT_TRUE(contains(msg, key)) << msg;
+}
+
+TEST(ConfigTest, UnknownNestedKeyNamesFullPathAndValidKeys) {
+  const std::string msg = parse_error(R"({"model": {"d": {"foo": 1}}})");
+  EXPECT_TRUE(contains(msg, "'model.d.foo'")) << msg;
+  for (const char* key : {"ndf", "hidden", "norm", "dropout"}) EXPECT_TRUE(contains(msg, key)) << msg;
+}
+
+TEST(ConfigTest, SectionMustBeObject) {
+  const std::string msg = parse_error(R"({"train": 5})");
+  EXPECT_TRUE(contains(msg, "'train'")) << msg;
+  EXPECT_TRUE(contains(msg, "object")) << msg;
+}
+
+TEST(ConfigTest, WrongTypeNamesKey) {
+  const std::string msg = parse_error(R"({"train": {"steps": "ten"}})");
+  EXPECT_TRUE(contains(msg, "'train.steps'")) << msg;
+  EXPECT_TRUE(contains(msg, "integer")) << msg;
+  EXPECT_TRUE(contains(msg, "\"ten\"")) << msg;
+
+  EXPECT_TRUE(contains(parse_error(R"({"data": {"hflip": 1}})"), "'data.hflip'"));
+  EXPECT_TRUE(contains(parse_error(R"({"train": {"steps": 2.5}})"), "'train.steps'"));
+  EXPECT_TRUE(contains(parse_error(R"({"model": {"g": {"hidden": [256, "x"]}}})"), "'model.g.hidden'"));
+  EXPECT_TRUE(contains(parse_error(R"({"optim": {"g": {"betas": [0.5]}}})"), "'optim.g.betas'"));
+  EXPECT_TRUE(contains(parse_error(R"({"train": {"seed": -1}})"), "'train.seed'"));
+  EXPECT_TRUE(contains(parse_error(R"({"data": {"path": ""}})"), "'data.path'"));
+}
+
+TEST(ConfigTest, OutOfRangeValuesAreRejected) {
+  std::string msg = parse_error(R"({"train": {"steps": 0}})");
+  EXPECT_TRUE(contains(msg, "'train.steps'")) << msg;
+  EXPECT_TRUE(contains(msg, "out of range")) << msg;
+  EXPECT_TRUE(contains(msg, ">= 1")) << msg;
+
+  msg = parse_error(R"({"data": {"channels": 4}})");
+  EXPECT_TRUE(contains(msg, "'data.channels'")) << msg;
+  EXPECT_TRUE(contains(msg, "[1, 3]")) << msg;
+
+  msg = parse_error(R"({"model": {"d": {"dropout": 1.0}}})");
+  EXPECT_TRUE(contains(msg, "'model.d.dropout'")) << msg;
+  EXPECT_TRUE(contains(msg, "[0, 1)")) << msg;
+
+  EXPECT_TRUE(contains(parse_error(R"({"loss": {"label_smoothing": -0.1}})"), "'loss.label_smoothing'"));
+  EXPECT_TRUE(contains(parse_error(R"({"optim": {"d": {"betas": [0.5, 1.0]}}})"), "'optim.d.betas'"));
+  EXPECT_TRUE(contains(parse_error(R"({"optim": {"g": {"lr": 0}}})"), "'optim.g.lr'"));
+  EXPECT_TRUE(contains(parse_error(R"({"data": {"image_size": 2}})"), "'data.image_size'"));
+  EXPECT_TRUE(contains(parse_error(R"({"model": {"d": {"hidden": [0]}}})"), "'model.d.hidden'"));
+
+  // Bounds themselves are accepted.
+  const Config c = config_from_json(Json::parse(R"({"train": {"steps": 1}, "data": {"channels": 3},
+                                                     "model": {"d": {"dropout": 0.0}}})"));
+  EXPECT_EQ(c.train.steps, 1);
+  EXPECT_EQ(c.data.channels, 3);
+}
+
+TEST(ConfigTest, BadChoiceListsChoices) {
+  const std::string msg = parse_error(R"({"model": {"d": {"norm": "layer"}}})");
+  EXPECT_TRUE(contains(msg, "'model.d.norm'")) << msg;
+  EXPECT_TRUE(contains(msg, "\"layer\"")) << msg;
+  for (const char* choice : {"auto", "batch", "none"}) EXPECT_TRUE(contains(msg, choice)) << msg;
+
+  const std::string split = parse_error(R"({"data": {"split": "val"}})");
+  EXPECT_TRUE(contains(split, "'data.split'")) << split;
+  EXPECT_TRUE(contains(split, "train")) << split;
+  EXPECT_TRUE(contains(split, "test")) << split;
+}
+
+TEST(ConfigTest, ValidateRejectsBatchNormWithGradientPenalty) {
+  Config c;
+  c.model.d.norm = "batch";
+  c.loss.kind = "wgan-gp";
+  const std::string msg = usage_error_of([&] { validate_config(c); });
+  EXPECT_TRUE(contains(msg, "model.d.norm")) << msg;
+  EXPECT_TRUE(contains(msg, "gradient penalty")) << msg;
+
+  c.model.d.norm = "auto";
+  EXPECT_NO_THROW(validate_config(c));
+  c.model.d.norm = "none";
+  EXPECT_NO_THROW(validate_config(c));
+  c.model.d.norm = "batch";
+  c.loss.kind = "bce";
+  EXPECT_NO_THROW(validate_config(c));
+}
+
+TEST(ConfigTest, ValidateRejectsOtherCombinations) {
+  Config c;
+  c.data.channels = 2;
+  EXPECT_TRUE(contains(usage_error_of([&] { validate_config(c); }), "data.channels"));
+
+  Config grid;
+  grid.train.sample_count = 4;
+  grid.train.sample_nrow = 8;
+  EXPECT_TRUE(contains(usage_error_of([&] { validate_config(grid); }), "train.sample_nrow"));
+}
+
+TEST(ConfigTest, OverrideCreatesNestedListValue) {
+  Json json = Json::object();
+  apply_override(json, "optim.g.betas=[0.0,0.9]");
+  ASSERT_TRUE(json["optim"]["g"]["betas"].is_array());
+  ASSERT_EQ(json["optim"]["g"]["betas"].size(), 2u);
+  EXPECT_DOUBLE_EQ(json["optim"]["g"]["betas"][1].get<double>(), 0.9);
+  const Config c = config_from_json(json);
+  EXPECT_DOUBLE_EQ(c.optim.g.betas[0], 0.0);
+  EXPECT_DOUBLE_EQ(c.optim.g.betas[1], 0.9);
+  EXPECT_DOUBLE_EQ(c.optim.d.betas[0], 0.5);  // the other optimiser keeps its default
+}
+
+TEST(ConfigTest, OverrideParsesJsonScalarsAndFallsBackToString) {
+  Json json = config_to_json(Config{});
+  apply_override(json, "data.path=/x/y");
+  apply_override(json, "train.steps=10");
+  apply_override(json, "data.hflip=true");
+  apply_override(json, "loss.kind=wgan-gp");
+  EXPECT_TRUE(json["data"]["path"].is_string());
+  EXPECT_EQ(json["data"]["path"].get<std::string>(), "/x/y");
+  EXPECT_TRUE(json["train"]["steps"].is_number_integer());
+  const Config c = config_from_json(json);
+  EXPECT_EQ(c.data.path, "/x/y");
+  EXPECT_EQ(c.train.steps, 10);
+  EXPECT_TRUE(c.data.hflip);
+  EXPECT_EQ(c.loss.kind, "wgan-gp");
+  EXPECT_EQ(c.train.batch_size, 128);  // untouched keys survive
+}
+
+TEST(ConfigTest, OverrideUnknownKeyIsRejectedByParse) {
+  Json json = Json::object();
+  apply_override(json, "model.d.foo=3");
+  const std::string msg = usage_error_of([&] { config_from_json(json); });
+  EXPECT_TRUE(contains(msg, "'model.d.foo'")) << msg;
+}
+
+TEST(ConfigTest, OverrideBadForms) {
+  Json json = Json::object();
+  std::string msg = usage_error_of([&] { apply_override(json, "train.steps"); });
+  EXPECT_TRUE(contains(msg, "KEY=VALUE")) << msg;
+  EXPECT_TRUE(contains(msg, "train.steps")) << msg;
+  EXPECT_TRUE(contains(usage_error_of([&] { apply_override(json, "=5"); }), "KEY=VALUE"));
+  EXPECT_TRUE(contains(usage_error_of([&] { apply_override(json, "train..steps=5"); }), "empty component"));
+
+  Json with_steps = Json::object();
+  apply_override(with_steps, "train.steps=5");
+  msg = usage_error_of([&] { apply_override(with_steps, "train.steps.x=1"); });
+  EXPECT_TRUE(contains(msg, "'train.steps' is not a section")) << msg;
+}
+
+TEST(ConfigTest, OverrideKey) {
+  EXPECT_EQ(override_key("train.steps=10"), "train.steps");
+  EXPECT_EQ(override_key("data.path=a=b"), "data.path");
+  EXPECT_THROW(override_key("novalue"), UsageError);
+}
+
+TEST(ConfigTest, ReadJsonFileReportsLineAndColumn) {
+  const TempDir tmp("config-json");
+  const std::string& dir = tmp.path;
+  const std::string path = dir + "/bad.json";
+  // Line 3 holds the error: a value is missing after the colon.
+  test::write_bytes(path, "{\n  \"train\": {\n    \"steps\": ,\n    \"seed\": 1\n  }\n}\n");
+  const std::string msg = usage_error_of([&] { read_json_file(path); });
+  EXPECT_TRUE(contains(msg, path)) << msg;
+  EXPECT_TRUE(contains(msg, "line 3, column 14")) << msg;
+  EXPECT_TRUE(contains(msg, "unexpected ','")) << msg;  // what is wrong, not only where
+}
+
+TEST(ConfigTest, ReadJsonFileKeepsTheParserExplanation) {
+  const TempDir tmp("config-json-string");
+  const std::string& dir = tmp.path;
+  const std::string path = dir + "/bad.json";
+  // A raw newline inside a string: nlohmann explains "invalid string: control character ...; last read: ...".
+  test::write_bytes(path, "{\n  \"data\": {\"path\": \"/x\ny\"}\n}\n");
+  const std::string msg = usage_error_of([&] { read_json_file(path); });
+  EXPECT_TRUE(contains(msg, "line 2, column")) << msg;
+  EXPECT_TRUE(contains(msg, "invalid string")) << msg;
+}
+
+TEST(ConfigTest, ReadJsonFileReportsLineOfMissingComma) {
+  const TempDir tmp("config-json2");
+  const std::string& dir = tmp.path;
+  const std::string path = dir + "/bad.json";
+  test::write_bytes(path, "{\n  \"data\": {\"limit\": 5}\n  \"train\": {}\n}\n");
+  const std::string msg = usage_error_of([&] { read_json_file(path); });
+  EXPECT_TRUE(contains(msg, "line 3, column")) << msg;
+}
+
+TEST(ConfigTest, ReadJsonFileGoodAndMissing) {
+  const TempDir tmp("config-json3");
+  const std::string& dir = tmp.path;
+  const std::string path = dir + "/good.json";
+  test::write_bytes(path, R"({"train": {"steps": 7}})");
+  const Json json = read_json_file(path);
+  EXPECT_EQ(json["train"]["steps"].get<int64_t>(), 7);
+
+  const std::string msg = usage_error_of([&] { read_json_file(dir + "/missing.json"); });
+  EXPECT_TRUE(contains(msg, "missing.json")) << msg;
+}
+
+TEST(ConfigTest, LoadConfigAppliesOverridesAndValidates) {
+  const TempDir tmp("config-load");
+  const std::string& dir = tmp.path;
+  const std::string path = dir + "/c.json";
+  test::write_bytes(path, R"({"train": {"steps": 7, "batch_size": 8}})");
+  const Config c = load_config(path, {"train.steps=9", "loss.kind=wgan-gp"});
+  EXPECT_EQ(c.train.steps, 9);
+  EXPECT_EQ(c.train.batch_size, 8);
+  EXPECT_EQ(c.loss.kind, "wgan-gp");
+  EXPECT_EQ(load_config("", {}).train.steps, Config{}.train.steps);
+  EXPECT_THROW(load_config(path, {"model.d.norm=batch", "loss.kind=wgan-gp"}), UsageError);
+}
+
+TEST(ConfigTest, ResumableKeys) {
+  for (const char* key : {"train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
+                          "train.keep_checkpoints"})
+    EXPECT_TRUE(is_resumable_key(key)) << key;
+  for (const char* key : {"train.batch_size", "train.seed", "model.z_dim", "loss.kind", "data.path", "steps", ""})
+    EXPECT_FALSE(is_resumable_key(key)) << key;
+}
+
+TEST(ConfigTest, DiscriminatorBatchNormResolution) {
+  Config c;  // auto + bce + dcgan
+  EXPECT_TRUE(discriminator_batch_norm(c));
+
+  c.loss.kind = "wgan-gp";
+  EXPECT_FALSE(discriminator_batch_norm(c));
+  EXPECT_TRUE(loss_forbids_batch_norm("wgan-gp"));
+  EXPECT_FALSE(loss_forbids_batch_norm("bce"));
+
+  Config mlp;
+  mlp.model.arch = "mlp";
+  EXPECT_FALSE(discriminator_batch_norm(mlp));
+  mlp.model.d.norm = "batch";
+  EXPECT_TRUE(discriminator_batch_norm(mlp));
+
+  Config none;
+  none.model.d.norm = "none";
+  EXPECT_FALSE(discriminator_batch_norm(none));
+}
+
+}  // namespace
+}  // namespace ganpp

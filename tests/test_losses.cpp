@@ -1,1 +1,167 @@
-// placeholder
+// Tests of the adversarial losses against hand-computed values, the gradient penalty and the loss registry.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ganpp/config.hpp"
+#include "ganpp/errors.hpp"
+#include "ganpp/losses.hpp"
+#include "ganpp/models.hpp"
+
+namespace ganpp {
+namespace {
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// Binary cross-entropy of one logit x against target t.
+double bce(double x, double t) { return -(t * std::log(sigmoid(x)) + (1 - t) * std::log(1 - sigmoid(x))); }
+
+double value(const torch::Tensor& t) { return t.item<double>(); }
+
+// A linear critic D(x) = sum(w * x) per image, so that dD/dx = w for every input.
+class LinearCritic : public DiscriminatorBase {
+ public:
+  explicit LinearCritic(torch::Tensor w) : DiscriminatorBase("LinearCritic") { w_ = register_parameter("w", w); }
+  torch::Tensor forward(const torch::Tensor& images) override { return (images * w_).flatten(1).sum(1); }
+  torch::Tensor w_;
+};
+
+class LossesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::manual_seed(0); }
+};
+
+TEST_F(LossesTest, BceDiscriminatorByHand) {
+  const torch::Tensor real = torch::tensor({2.0, -1.0}, torch::kFloat64);
+  const torch::Tensor fake = torch::tensor({0.5, -3.0}, torch::kFloat64);
+  const double expected = (-std::log(sigmoid(2.0)) - std::log(sigmoid(-1.0))) / 2 +
+                          (-std::log(1 - sigmoid(0.5)) - std::log(1 - sigmoid(-3.0))) / 2;
+  EXPECT_NEAR(value(loss_bce_d(real, fake, 0.0)), expected, 1e-6);
+  // The same in float32, as training uses it.
+  EXPECT_NEAR(value(loss_bce_d(real.to(torch::kFloat32), fake.to(torch::kFloat32), 0.0)), expected, 1e-6);
+}
+
+TEST_F(LossesTest, BceGeneratorByHand) {
+  const torch::Tensor fake = torch::tensor({0.5, -3.0}, torch::kFloat64);
+  const double expected = (-std::log(sigmoid(0.5)) - std::log(sigmoid(-3.0))) / 2;
+  EXPECT_NEAR(value(loss_bce_g(fake)), expected, 1e-6);
+  EXPECT_NEAR(value(loss_bce_g(fake.to(torch::kFloat32))), expected, 1e-6);
+}
+
+TEST_F(LossesTest, BceLabelSmoothingChangesRealTargetOnly) {
+  const torch::Tensor real = torch::tensor({2.0, -1.0}, torch::kFloat64);
+  const torch::Tensor fake = torch::tensor({0.5, -3.0}, torch::kFloat64);
+  const double t = 0.9;
+  const double expected = (bce(2.0, t) + bce(-1.0, t)) / 2 + (bce(0.5, 0.0) + bce(-3.0, 0.0)) / 2;
+  const double smoothed = value(loss_bce_d(real, fake, 0.1));
+  EXPECT_NEAR(smoothed, expected, 1e-6);
+  EXPECT_GT(std::abs(smoothed - value(loss_bce_d(real, fake, 0.0))), 1e-3);
+  // Smoothing of the real side does not reach the generator objective.
+  EXPECT_NEAR(value(loss_bce_g(fake)), (bce(0.5, 1.0) + bce(-3.0, 1.0)) / 2, 1e-6);
+}
+
+TEST_F(LossesTest, BceIsStableForLargeLogits) {
+  const torch::Tensor real = torch::tensor({100.0f}), fake = torch::tensor({-100.0f});
+  const double d = value(loss_bce_d(real, fake, 0.0));
+  EXPECT_TRUE(std::isfinite(d));
+  EXPECT_NEAR(d, 0.0, 1e-6);
+  EXPECT_NEAR(value(loss_bce_g(fake)), 100.0, 1e-3);  // -log σ(-100) ≈ 100, not inf
+}
+
+TEST_F(LossesTest, WassersteinMeans) {
+  const torch::Tensor real = torch::tensor({1.0, 3.0, 5.0}, torch::kFloat64);   // mean 3
+  const torch::Tensor fake = torch::tensor({-2.0, 0.5, 0.0}, torch::kFloat64);  // mean -0.5
+  EXPECT_NEAR(value(loss_wgan_d(real, fake)), -0.5 - 3.0, 1e-12);
+  EXPECT_NEAR(value(loss_wgan_g(fake)), 0.5, 1e-12);
+}
+
+TEST_F(LossesTest, GradientPenaltyOfLinearCritic) {
+  // ‖w‖ = sqrt(1 + 4 + 4 + 16 + 0 + 1 + 4 + 9) = sqrt(39).
+  const torch::Tensor w = torch::tensor({1.0, -2.0, 2.0, 4.0, 0.0, 1.0, -2.0, 3.0}, torch::kFloat64).view({2, 2, 2});
+  LinearCritic critic(w.clone());
+  const torch::Tensor real = torch::randn({3, 2, 2, 2}, torch::kFloat64);
+  const torch::Tensor fake = torch::randn({3, 2, 2, 2}, torch::kFloat64);
+  const double norm = std::sqrt(39.0);
+  const double expected = (norm - 1) * (norm - 1);
+
+  const torch::Tensor gp = gradient_penalty(critic, real, fake);
+  EXPECT_NEAR(value(gp), expected, 1e-9);
+  // Any interpolation gives the same: the gradient of a linear critic is w everywhere.
+  EXPECT_NEAR(value(gradient_penalty(critic, real, fake, torch::tensor({0.0, 0.5, 1.0}, torch::kFloat64))), expected,
+              1e-9);
+}
+
+TEST_F(LossesTest, GradientPenaltyIsZeroForUnitNormCritic) {
+  // ‖w‖ = 1 exactly: (0.6, 0.8).
+  LinearCritic critic(torch::tensor({0.6, 0.8}, torch::kFloat64).view({1, 1, 2}));
+  const torch::Tensor real = torch::randn({4, 1, 1, 2}, torch::kFloat64);
+  const torch::Tensor fake = torch::randn({4, 1, 1, 2}, torch::kFloat64);
+  EXPECT_NEAR(value(gradient_penalty(critic, real, fake)), 0.0, 1e-12);
+}
+
+TEST_F(LossesTest, GradientPenaltyIsDifferentiableInCriticWeights) {
+  const torch::Tensor w0 = torch::tensor({1.0, -2.0, 2.0, 0.5}, torch::kFloat64).view({1, 2, 2});
+  LinearCritic critic(w0.clone());
+  const torch::Tensor real = torch::randn({2, 1, 2, 2}, torch::kFloat64);
+  const torch::Tensor fake = torch::randn({2, 1, 2, 2}, torch::kFloat64).requires_grad_(true);
+  const torch::Tensor gp = gradient_penalty(critic, real, fake);
+  gp.backward();
+  ASSERT_TRUE(critic.w_.grad().defined());
+  const double norm = w0.norm().item<double>();
+  const torch::Tensor expected = 2 * (norm - 1) * w0 / norm;
+  EXPECT_TRUE(torch::allclose(critic.w_.grad(), expected, /*rtol=*/1e-9, /*atol=*/1e-12))
+      << critic.w_.grad() << "\nexpected\n"
+      << expected;
+  // The penalty does not push gradients into the generator's output (fake is detached).
+  EXPECT_FALSE(fake.grad().defined() && fake.grad().abs().sum().item<double>() != 0.0);
+}
+
+TEST_F(LossesTest, GradientPenaltyFloat32) {
+  LinearCritic critic(torch::tensor({3.0f, 4.0f}).view({1, 1, 2}));  // ‖w‖ = 5
+  const torch::Tensor real = torch::randn({2, 1, 1, 2}), fake = torch::randn({2, 1, 1, 2});
+  EXPECT_NEAR(value(gradient_penalty(critic, real, fake)), 16.0, 1e-5);
+}
+
+TEST_F(LossesTest, FindLossUnknownListsNames) {
+  try {
+    find_loss("nope");
+    FAIL() << "expected a UsageError";
+  } catch (const UsageError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("\"nope\""), std::string::npos) << msg;
+    EXPECT_NE(msg.find("loss.kind"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("bce"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("wgan-gp"), std::string::npos) << msg;
+  }
+}
+
+TEST_F(LossesTest, RegistryEntriesMatchNamedFunctions) {
+  const torch::Tensor real = torch::tensor({2.0, -1.0, 0.3}, torch::kFloat64);
+  const torch::Tensor fake = torch::tensor({0.5, -3.0, 1.2}, torch::kFloat64);
+  LossConfig config;
+  config.label_smoothing = 0.2;
+
+  const Loss& bce_loss = find_loss("bce");
+  EXPECT_EQ(bce_loss.name, "bce");
+  EXPECT_FALSE(bce_loss.gradient_penalty);
+  EXPECT_FALSE(bce_loss.wasserstein);
+  EXPECT_TRUE(torch::equal(bce_loss.critic(real, fake, config), loss_bce_d(real, fake, 0.2)));
+  EXPECT_TRUE(torch::equal(bce_loss.generator(fake, config), loss_bce_g(fake)));
+
+  const Loss& wgan = find_loss("wgan-gp");
+  EXPECT_EQ(wgan.name, "wgan-gp");
+  EXPECT_TRUE(wgan.gradient_penalty);
+  EXPECT_TRUE(wgan.wasserstein);
+  EXPECT_TRUE(torch::equal(wgan.critic(real, fake, config), loss_wgan_d(real, fake)));
+  EXPECT_TRUE(torch::equal(wgan.generator(fake, config), loss_wgan_g(fake)));
+
+  std::vector<std::string> names;
+  for (const auto& l : losses()) names.push_back(l.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"bce", "wgan-gp"}));
+}
+
+}  // namespace
+}  // namespace ganpp

@@ -34,9 +34,8 @@ class ObjectReader {
     if (!v->is_number_integer())
       throw bad(key, "an integer", *v);
     const int64_t x = v->get<int64_t>();
-    if (x < min || x > max)
-      throw UsageError("config key '" + full(key) + "' = " + std::to_string(x) + " is out of range: " +
-                       range_text(min, max));
+    if (x < min || x > max || (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX)))
+      throw UsageError("config key '" + full(key) + "' = " + v->dump() + " is out of range: " + range_text(min, max));
     field = x;
   }
 
@@ -286,7 +285,7 @@ Json read_json_file(const std::string& path) {
       if (text[i] == '\n') { ++line; column = 1; } else { ++column; }
     }
     std::string what = e.what();
-    const auto colon = what.rfind(": ");
+    const auto colon = what.find(": ");  // nlohmann: "... at line L, column C: <explanation>"
     if (colon != std::string::npos) what = what.substr(colon + 2);
     throw UsageError("config file '" + path + "' is not valid JSON: line " + std::to_string(line) + ", column " +
                      std::to_string(column) + ": " + what);

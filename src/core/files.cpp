@@ -30,8 +30,11 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     }
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
+  const bool synced = ::fsync(fd) == 0;
+  const int sync_err = errno;
+  const bool closed = ::close(fd) == 0;
+  if (!synced || !closed) {
+    const int err = synced ? errno : sync_err;
     ::unlink(tmp.c_str());
     throw RuntimeError("cannot write '" + path + "': " + std::strerror(err));
   }

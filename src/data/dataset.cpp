@@ -16,8 +16,8 @@ namespace {
 // The IDX file of `kind` ("images" or "labels") for a split, under the names MNIST-style sets use.
 std::string find_idx(const fs::path& dir, const std::string& prefix, const std::string& kind) {
   const std::string dims = kind == "images" ? "idx3" : "idx1";
-  for (const std::string& sep : {"-", "."})
-    for (const std::string& ext : {"", ".gz"}) {
+  for (const char* sep : {"-", "."})
+    for (const char* ext : {"", ".gz"}) {
       const fs::path p = dir / (prefix + "-" + kind + sep + dims + "-ubyte" + ext);
       if (fs::exists(p)) return p.string();
     }
@@ -58,8 +58,9 @@ Dataset load_idx_folder(const DataConfig& config, const std::string& images_path
     if (label_dims[0] != dims[0])
       throw RuntimeError("IDX labels '" + labels_path + "' hold " + std::to_string(label_dims[0]) +
                          " labels for " + std::to_string(dims[0]) + " images in '" + images_path + "'");
+    // Classes come from the whole file, so that data.limit does not change the class list.
+    const int64_t num_classes = *std::max_element(labels.begin(), labels.end()) + 1;
     data.labels = torch::from_blob(labels.data(), {n}, torch::kUInt8).to(torch::kInt64);
-    const int64_t num_classes = data.labels.max().item<int64_t>() + 1;
     for (int64_t c = 0; c < num_classes; ++c) data.classes.push_back(std::to_string(c));
   }
   return data;
@@ -98,6 +99,10 @@ void DataStream::shuffle() {
 }
 
 void DataStream::seek(DataPosition pos) {
+  if (pos.epoch < 0 || pos.position < 0 || pos.position > batches_per_epoch_)
+    throw RuntimeError("data position (epoch " + std::to_string(pos.epoch) + ", batch " + std::to_string(pos.position) +
+                       ") does not fit the dataset (" + std::to_string(batches_per_epoch_) +
+                       " batches per epoch); was the data or train.batch_size changed?");
   pos_ = pos;
   shuffle();
 }
