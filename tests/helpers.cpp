@@ -85,6 +85,8 @@ void write_image_folder(const std::string& dir, const std::vector<std::string>& 
   }
 }
 
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;

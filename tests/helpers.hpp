@@ -2,8 +2,13 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <string>
+#include <system_error>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
@@ -11,6 +16,30 @@ namespace ganpp::test {
 
 /// A fresh empty folder under the system temp dir, unique per call.
 std::string temp_dir(const std::string& tag);
+
+/// A temp_dir that is removed again when it goes out of scope.
+struct TempDir {
+  explicit TempDir(const std::string& tag) : path(temp_dir(tag)) {}
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+bool contains(const std::string& text, const std::string& part);
+
+/// Runs `fn`, expects it to throw an `E`, and returns the message (empty, with a test failure, otherwise).
+template <class E>
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an exception of the right type";
+  return "";
+}
 
 /// Writes train- (and t10k-) images/labels IDX files with `n` images of size x size and `classes` labels.
 /// Images are deterministic patterns of the seed; `gzip` writes .gz files.

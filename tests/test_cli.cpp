@@ -12,8 +12,6 @@ using namespace ganpp::test;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 // A tiny trained run shared by the tests that need a checkpoint.
 class CliTest : public ::testing::Test {
  protected:

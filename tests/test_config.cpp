@@ -13,32 +13,13 @@
 namespace ganpp {
 namespace {
 
-// A test::temp_dir that is removed again when the test ends.
-struct TempDir {
-  explicit TempDir(const std::string& tag) : path(test::temp_dir(tag)) {}
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
-
-// Runs `fn`, expects a UsageError, and returns its message (empty when none was thrown).
-std::string usage_error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UsageError";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test::TempDir;
+using test::contains;
+using test::error_of;
 
 std::string parse_error(const std::string& json_text) {
   const Json j = Json::parse(json_text);
-  return usage_error_of([&] { config_from_json(j); });
+  return error_of<UsageError>([&] { config_from_json(j); });
 }
 
 Config modified_config() {
@@ -203,7 +184,7 @@ TEST(ConfigTest, ValidateRejectsBatchNormWithGradientPenalty) {
   Config c;
   c.model.d.norm = "batch";
   c.loss.kind = "wgan-gp";
-  const std::string msg = usage_error_of([&] { validate_config(c); });
+  const std::string msg = error_of<UsageError>([&] { validate_config(c); });
   EXPECT_TRUE(contains(msg, "model.d.norm")) << msg;
   EXPECT_TRUE(contains(msg, "gradient penalty")) << msg;
 
@@ -219,12 +200,12 @@ TEST(ConfigTest, ValidateRejectsBatchNormWithGradientPenalty) {
 TEST(ConfigTest, ValidateRejectsOtherCombinations) {
   Config c;
   c.data.channels = 2;
-  EXPECT_TRUE(contains(usage_error_of([&] { validate_config(c); }), "data.channels"));
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate_config(c); }), "data.channels"));
 
   Config grid;
   grid.train.sample_count = 4;
   grid.train.sample_nrow = 8;
-  EXPECT_TRUE(contains(usage_error_of([&] { validate_config(grid); }), "train.sample_nrow"));
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate_config(grid); }), "train.sample_nrow"));
 }
 
 TEST(ConfigTest, OverrideCreatesNestedListValue) {
@@ -259,21 +240,21 @@ TEST(ConfigTest, OverrideParsesJsonScalarsAndFallsBackToString) {
 TEST(ConfigTest, OverrideUnknownKeyIsRejectedByParse) {
   Json json = Json::object();
   apply_override(json, "model.d.foo=3");
-  const std::string msg = usage_error_of([&] { config_from_json(json); });
+  const std::string msg = error_of<UsageError>([&] { config_from_json(json); });
   EXPECT_TRUE(contains(msg, "'model.d.foo'")) << msg;
 }
 
 TEST(ConfigTest, OverrideBadForms) {
   Json json = Json::object();
-  std::string msg = usage_error_of([&] { apply_override(json, "train.steps"); });
+  std::string msg = error_of<UsageError>([&] { apply_override(json, "train.steps"); });
   EXPECT_TRUE(contains(msg, "KEY=VALUE")) << msg;
   EXPECT_TRUE(contains(msg, "train.steps")) << msg;
-  EXPECT_TRUE(contains(usage_error_of([&] { apply_override(json, "=5"); }), "KEY=VALUE"));
-  EXPECT_TRUE(contains(usage_error_of([&] { apply_override(json, "train..steps=5"); }), "empty component"));
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { apply_override(json, "=5"); }), "KEY=VALUE"));
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { apply_override(json, "train..steps=5"); }), "empty component"));
 
   Json with_steps = Json::object();
   apply_override(with_steps, "train.steps=5");
-  msg = usage_error_of([&] { apply_override(with_steps, "train.steps.x=1"); });
+  msg = error_of<UsageError>([&] { apply_override(with_steps, "train.steps.x=1"); });
   EXPECT_TRUE(contains(msg, "'train.steps' is not a section")) << msg;
 }
 
@@ -289,7 +270,7 @@ TEST(ConfigTest, ReadJsonFileReportsLineAndColumn) {
   const std::string path = dir + "/bad.json";
   // Line 3 holds the error: a value is missing after the colon.
   test::write_bytes(path, "{\n  \"train\": {\n    \"steps\": ,\n    \"seed\": 1\n  }\n}\n");
-  const std::string msg = usage_error_of([&] { read_json_file(path); });
+  const std::string msg = error_of<UsageError>([&] { read_json_file(path); });
   EXPECT_TRUE(contains(msg, path)) << msg;
   EXPECT_TRUE(contains(msg, "line 3, column 14")) << msg;
   EXPECT_TRUE(contains(msg, "unexpected ','")) << msg;  // what is wrong, not only where
@@ -301,7 +282,7 @@ TEST(ConfigTest, ReadJsonFileKeepsTheParserExplanation) {
   const std::string path = dir + "/bad.json";
   // A raw newline inside a string: nlohmann explains "invalid string: control character ...; last read: ...".
   test::write_bytes(path, "{\n  \"data\": {\"path\": \"/x\ny\"}\n}\n");
-  const std::string msg = usage_error_of([&] { read_json_file(path); });
+  const std::string msg = error_of<UsageError>([&] { read_json_file(path); });
   EXPECT_TRUE(contains(msg, "line 2, column")) << msg;
   EXPECT_TRUE(contains(msg, "invalid string")) << msg;
 }
@@ -311,7 +292,7 @@ TEST(ConfigTest, ReadJsonFileReportsLineOfMissingComma) {
   const std::string& dir = tmp.path;
   const std::string path = dir + "/bad.json";
   test::write_bytes(path, "{\n  \"data\": {\"limit\": 5}\n  \"train\": {}\n}\n");
-  const std::string msg = usage_error_of([&] { read_json_file(path); });
+  const std::string msg = error_of<UsageError>([&] { read_json_file(path); });
   EXPECT_TRUE(contains(msg, "line 3, column")) << msg;
 }
 
@@ -323,7 +304,7 @@ TEST(ConfigTest, ReadJsonFileGoodAndMissing) {
   const Json json = read_json_file(path);
   EXPECT_EQ(json["train"]["steps"].get<int64_t>(), 7);
 
-  const std::string msg = usage_error_of([&] { read_json_file(dir + "/missing.json"); });
+  const std::string msg = error_of<UsageError>([&] { read_json_file(dir + "/missing.json"); });
   EXPECT_TRUE(contains(msg, "missing.json")) << msg;
 }
 

@@ -17,28 +17,9 @@ namespace fs = std::filesystem;
 namespace ganpp {
 namespace {
 
-// A test::temp_dir that is removed again when the test ends.
-struct TempDir {
-  explicit TempDir(const std::string& tag) : path(test::temp_dir(tag)) {}
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
-
-// Runs `fn`, expects a RuntimeError, and returns its message (empty when none was thrown).
-std::string runtime_error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const RuntimeError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a RuntimeError";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test::TempDir;
+using test::contains;
+using test::error_of;
 
 DataConfig data_config(const std::string& path, int64_t size = 28, int64_t channels = 1) {
   DataConfig c;
@@ -100,14 +81,14 @@ TEST_F(DataTest, ReadIdxTruncated) {
   const std::string bytes = test::slurp(path);
   test::write_bytes(path, bytes.substr(0, bytes.size() - 10));
   std::vector<int64_t> dims;
-  const std::string msg = runtime_error_of([&] { read_idx_file(path, 3, dims); });
+  const std::string msg = error_of<RuntimeError>([&] { read_idx_file(path, 3, dims); });
   EXPECT_TRUE(contains(msg, "truncated")) << msg;
   EXPECT_TRUE(contains(msg, path)) << msg;
 
   test::write_bytes(path, bytes.substr(0, 9));  // inside the header
-  EXPECT_TRUE(contains(runtime_error_of([&] { read_idx_file(path, 3, dims); }), "truncated"));
+  EXPECT_TRUE(contains(error_of<RuntimeError>([&] { read_idx_file(path, 3, dims); }), "truncated"));
   test::write_bytes(path, bytes.substr(0, 2));  // not even a magic number
-  EXPECT_TRUE(contains(runtime_error_of([&] { read_idx_file(path, 3, dims); }), "truncated"));
+  EXPECT_TRUE(contains(error_of<RuntimeError>([&] { read_idx_file(path, 3, dims); }), "truncated"));
 }
 
 TEST_F(DataTest, ReadIdxBadMagic) {
@@ -116,13 +97,13 @@ TEST_F(DataTest, ReadIdxBadMagic) {
   test::write_idx_dataset(dir, /*n=*/2, /*size=*/8);
   std::vector<int64_t> dims;
   // A labels file (1 dimension) where an images file (3 dimensions) is expected.
-  std::string msg = runtime_error_of([&] { read_idx_file(dir + "/train-labels-idx1-ubyte", 3, dims); });
+  std::string msg = error_of<RuntimeError>([&] { read_idx_file(dir + "/train-labels-idx1-ubyte", 3, dims); });
   EXPECT_TRUE(contains(msg, "magic")) << msg;
   EXPECT_TRUE(contains(msg, "train-labels-idx1-ubyte")) << msg;
 
   const std::string path = dir + "/garbage";
   test::write_bytes(path, "PK\x03\x04 this is not an IDX file at all");
-  msg = runtime_error_of([&] { read_idx_file(path, 3, dims); });
+  msg = error_of<RuntimeError>([&] { read_idx_file(path, 3, dims); });
   EXPECT_TRUE(contains(msg, "magic")) << msg;
 }
 
@@ -135,14 +116,14 @@ TEST_F(DataTest, ReadIdxTruncatedGzip) {
   ASSERT_GT(bytes.size(), 40u);
   test::write_bytes(path, bytes.substr(0, bytes.size() / 2));
   std::vector<int64_t> dims;
-  const std::string msg = runtime_error_of([&] { read_idx_file(path, 3, dims); });
+  const std::string msg = error_of<RuntimeError>([&] { read_idx_file(path, 3, dims); });
   EXPECT_TRUE(contains(msg, path)) << msg;
   EXPECT_TRUE(contains(msg, "truncated")) << msg;
 }
 
 TEST_F(DataTest, ReadIdxMissingFile) {
   std::vector<int64_t> dims;
-  const std::string msg = runtime_error_of([&] { read_idx_file("/nonexistent/ganpp/file-idx3-ubyte", 3, dims); });
+  const std::string msg = error_of<RuntimeError>([&] { read_idx_file("/nonexistent/ganpp/file-idx3-ubyte", 3, dims); });
   EXPECT_TRUE(contains(msg, "/nonexistent/ganpp/file-idx3-ubyte")) << msg;
 }
 
@@ -198,7 +179,7 @@ TEST_F(DataTest, LoadIdxMissingSplitIsAnError) {
   fs::remove(dir + "/t10k-images-idx3-ubyte");
   DataConfig c = data_config(dir);
   c.split = "test";
-  const std::string msg = runtime_error_of([&] { load_dataset(c); });
+  const std::string msg = error_of<RuntimeError>([&] { load_dataset(c); });
   EXPECT_TRUE(contains(msg, "t10k")) << msg;
 }
 
@@ -287,7 +268,7 @@ TEST_F(DataTest, ImageFolderLimit) {
 TEST_F(DataTest, EmptyFolderIsAnError) {
   const TempDir tmp("folder-empty");
   const std::string& dir = tmp.path;
-  const std::string msg = runtime_error_of([&] { load_dataset(data_config(dir)); });
+  const std::string msg = error_of<RuntimeError>([&] { load_dataset(data_config(dir)); });
   EXPECT_TRUE(contains(msg, "no images")) << msg;
   EXPECT_TRUE(contains(msg, dir)) << msg;
 }
@@ -297,12 +278,12 @@ TEST_F(DataTest, CorruptImageNamesTheFile) {
   const std::string& dir = tmp.path;
   test::write_image_folder(dir, {}, /*per_class=*/2, /*size=*/16, /*channels=*/1);
   test::write_bytes(dir + "/x.png", "this is certainly not a PNG file");
-  const std::string msg = runtime_error_of([&] { load_dataset(data_config(dir, /*size=*/16)); });
+  const std::string msg = error_of<RuntimeError>([&] { load_dataset(data_config(dir, /*size=*/16)); });
   EXPECT_TRUE(contains(msg, "x.png")) << msg;
 }
 
 TEST_F(DataTest, MissingPathIsAnError) {
-  const std::string msg = runtime_error_of([&] { load_dataset(data_config("/nonexistent/ganpp-data")); });
+  const std::string msg = error_of<RuntimeError>([&] { load_dataset(data_config("/nonexistent/ganpp-data")); });
   EXPECT_TRUE(contains(msg, "/nonexistent/ganpp-data")) << msg;
   EXPECT_TRUE(contains(msg, "does not exist")) << msg;
 }
@@ -311,7 +292,7 @@ TEST_F(DataTest, PathThatIsAFileIsAnError) {
   const TempDir tmp("path-file");
   const std::string& dir = tmp.path;
   test::write_bytes(dir + "/f.txt", "x");
-  const std::string msg = runtime_error_of([&] { load_dataset(data_config(dir + "/f.txt")); });
+  const std::string msg = error_of<RuntimeError>([&] { load_dataset(data_config(dir + "/f.txt")); });
   EXPECT_TRUE(contains(msg, "not a folder")) << msg;
 }
 
@@ -320,7 +301,7 @@ TEST_F(DataTest, MixedLooseImagesAndClassFoldersIsAnError) {
   const std::string& dir = tmp.path;
   test::write_image_folder(dir, {"cats"}, /*per_class=*/2, /*size=*/16, /*channels=*/1);
   test::write_image_folder(dir, {}, /*per_class=*/1, /*size=*/16, /*channels=*/1);
-  const std::string msg = runtime_error_of([&] { load_dataset(data_config(dir, /*size=*/16)); });
+  const std::string msg = error_of<RuntimeError>([&] { load_dataset(data_config(dir, /*size=*/16)); });
   EXPECT_TRUE(contains(msg, "mixes")) << msg;
   EXPECT_TRUE(contains(msg, "cats")) << msg;
 }
@@ -516,7 +497,7 @@ TEST_F(DataStreamTest, FlipsAreReproducibleUnderTheDefaultSeed) {
 
 TEST_F(DataStreamTest, FewerImagesThanBatchIsAnError) {
   const Dataset d = numbered_dataset(3);
-  const std::string msg = runtime_error_of([&] { DataStream s(d, /*batch_size=*/4, 0, false, torch::kCPU); });
+  const std::string msg = error_of<RuntimeError>([&] { DataStream s(d, /*batch_size=*/4, 0, false, torch::kCPU); });
   EXPECT_TRUE(contains(msg, "batch_size")) << msg;
   EXPECT_TRUE(contains(msg, "3 images")) << msg;
 }

@@ -16,15 +16,7 @@ namespace fs = std::filesystem;
 namespace ganpp {
 namespace {
 
-// A test::temp_dir that is removed again when the test ends.
-struct TempDir {
-  explicit TempDir(const std::string& tag) : path(test::temp_dir(tag)) {}
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
+using test::TempDir;
 
 // A value in [-1, 1] that to_pixels maps back to exactly `p`.
 float from_pixel(int p) { return static_cast<float>(p / 127.5 - 1.0); }

@@ -9,21 +9,13 @@
 #include "ganpp/config.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/models.hpp"
+#include "helpers.hpp"
 
 namespace ganpp {
 namespace {
 
-std::string usage_error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UsageError";
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test::contains;
+using test::error_of;
 
 Config dcgan_config(int64_t size, const std::string& loss, int64_t width = 64, int64_t channels = 1) {
   Config c;
@@ -77,10 +69,16 @@ TEST_F(ModelsTest, Dcgan64ParameterCountsMatchBench) {
 
 TEST_F(ModelsTest, DcganConvLayersHaveNoBias) {
   const Networks nets = build_networks(dcgan_config(28, "bce"));
-  for (const auto& m : nets.d->modules(false))
-    if (auto* conv = m->as<torch::nn::Conv2d>()) EXPECT_FALSE(conv->bias.defined());
-  for (const auto& m : nets.g->modules(false))
-    if (auto* conv = m->as<torch::nn::ConvTranspose2d>()) EXPECT_FALSE(conv->bias.defined());
+  for (const auto& m : nets.d->modules(false)) {
+    if (auto* conv = m->as<torch::nn::Conv2d>()) {
+      EXPECT_FALSE(conv->bias.defined());
+    }
+  }
+  for (const auto& m : nets.g->modules(false)) {
+    if (auto* conv = m->as<torch::nn::ConvTranspose2d>()) {
+      EXPECT_FALSE(conv->bias.defined());
+    }
+  }
 }
 
 TEST_F(ModelsTest, DcganShapesAtEverySupportedSize) {
@@ -112,7 +110,7 @@ TEST_F(ModelsTest, DcganCriticWithoutBatchNormUnderGradientPenalty) {
 
 TEST_F(ModelsTest, UnsupportedSizeIsUsageError) {
   for (const int64_t size : {48, 8, 512, 30}) {
-    const std::string msg = usage_error_of([&] { build_networks(dcgan_config(size, "bce", 4)); });
+    const std::string msg = error_of<UsageError>([&] { build_networks(dcgan_config(size, "bce", 4)); });
     EXPECT_TRUE(contains(msg, "power of two")) << msg;
     EXPECT_TRUE(contains(msg, std::to_string(size))) << msg;
     EXPECT_TRUE(contains(msg, "data.image_size")) << msg;
@@ -122,7 +120,7 @@ TEST_F(ModelsTest, UnsupportedSizeIsUsageError) {
 TEST_F(ModelsTest, UnknownArchListsRegisteredNames) {
   Config c;
   c.model.arch = "stylegan";
-  const std::string msg = usage_error_of([&] { build_networks(c); });
+  const std::string msg = error_of<UsageError>([&] { build_networks(c); });
   EXPECT_TRUE(contains(msg, "\"stylegan\"")) << msg;
   EXPECT_TRUE(contains(msg, "mlp")) << msg;
   EXPECT_TRUE(contains(msg, "dcgan")) << msg;
@@ -179,7 +177,7 @@ TEST_F(ModelsTest, MlpEmptyHiddenIsUsageError) {
   Config c;
   c.model.arch = "mlp";
   c.model.g.hidden = {};
-  const std::string msg = usage_error_of([&] { build_networks(c); });
+  const std::string msg = error_of<UsageError>([&] { build_networks(c); });
   EXPECT_TRUE(contains(msg, "model.g.hidden")) << msg;
 }
 

@@ -35,6 +35,9 @@ void append_log(const std::string& run_dir, const Json& record);
 /// Cuts log.jsonl back to records with step <= `step` (before a resume appends), atomically.
 void truncate_log(const std::string& run_dir, int64_t step);
 
+/// Removes temporary files a killed run left behind (never mistaken for output, but clutter).
+void remove_temporaries(const std::string& run_dir);
+
 /// Deletes all but the newest `keep` step_*.ckpt files.
 void prune_checkpoints(const std::string& run_dir, int64_t keep);
 

@@ -109,6 +109,7 @@ int train_resume(TrainFlags& f) {
   trainer.restore(checkpoint);
   announce(config, trainer.networks(), data, device, f.device.threads, run_dir);
   spdlog::info("resuming from {} at step {} of {}", path, step, config.train.steps);
+  remove_temporaries(run_dir);
   truncate_log(run_dir, step);
   write_run_config(run_dir, config, run_info(device, f.device.threads));
   DataStream stream(data, config.train.batch_size, config.train.seed, config.data.hflip, device);

@@ -118,6 +118,14 @@ void truncate_log(const std::string& run_dir, int64_t step) {
   write_file_atomic(path, kept);
 }
 
+void remove_temporaries(const std::string& run_dir) {
+  for (const char* sub : {"", "samples", "checkpoints"}) {
+    std::error_code ec;
+    for (fs::directory_iterator it(fs::path(run_dir) / sub, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == kTempSuffix) fs::remove(it->path(), ec);
+  }
+}
+
 void prune_checkpoints(const std::string& run_dir, int64_t keep) {
   std::vector<fs::path> steps;
   static const std::regex kStepFile(R"(step_\d{6,}\.ckpt)");

@@ -1,0 +1,113 @@
+// The training step and loop: labelled stats, grids without side effects, and the non-finite-loss stop.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "ganpp/errors.hpp"
+#include "ganpp/rng.hpp"
+#include "ganpp/run_dir.hpp"
+#include "ganpp/trainer.hpp"
+#include "helpers.hpp"
+
+namespace fs = std::filesystem;
+using namespace ganpp;
+using namespace ganpp::test;
+
+namespace {
+
+Config tiny(const std::string& loss) {
+  Config c;
+  c.data.image_size = 16;
+  c.model.z_dim = 8;
+  c.model.g.ngf = 4;
+  c.model.d.ndf = 4;
+  c.loss.kind = loss;
+  c.train.batch_size = 4;
+  c.train.sample_count = 4;
+  c.train.sample_nrow = 2;
+  return c;
+}
+
+TEST(TrainerTest, StepReportsLossesAndMovesBothNetworks) {
+  Trainer t(tiny("wgan-gp"), torch::kCPU);
+  const auto g0 = t.networks().g->parameters().front().clone();
+  const auto d0 = t.networks().d->parameters().front().clone();
+  const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;
+  const StepStats s = t.train_step({real, real, real});
+  EXPECT_EQ(t.step(), 1);
+  ASSERT_TRUE(s.penalty.defined());
+  EXPECT_GE(s.penalty.item<double>(), 0.0);
+  // The critic loss is E[D(G(z))] - E[D(x)] + λ·GP of the last critic step.
+  EXPECT_NEAR(s.loss_d.item<double>(),
+              s.d_fake.item<double>() - s.d_real.item<double>() + 10.0 * s.penalty.item<double>(), 1e-4);
+  EXPECT_FALSE(torch::equal(g0, t.networks().g->parameters().front()));
+  EXPECT_FALSE(torch::equal(d0, t.networks().d->parameters().front()));
+  // D's weights keep requiring gradients after the generator phase switched them off.
+  for (const auto& p : t.networks().d->parameters()) EXPECT_TRUE(p.requires_grad());
+}
+
+TEST(TrainerTest, BceStatsAreProbabilities) {
+  Trainer t(tiny("bce"), torch::kCPU);
+  const StepStats s = t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
+  for (const auto& p : {s.d_real, s.d_fake}) {
+    EXPECT_GT(p.item<double>(), 0.0);
+    EXPECT_LT(p.item<double>(), 1.0);
+  }
+  EXPECT_FALSE(s.penalty.defined());
+}
+
+TEST(TrainerTest, SampleGridHasNoSideEffects) {
+  Trainer t(tiny("bce"), torch::kCPU);
+  t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
+  std::vector<torch::Tensor> buffers;
+  for (const auto& b : t.networks().g->buffers()) buffers.push_back(b.clone());
+  const auto rng = capture_rng(torch::kCPU);
+  const auto grid = t.sample_grid();
+  EXPECT_EQ(grid.sizes(), (std::vector<int64_t>{1, 2 * 18 + 2, 2 * 18 + 2}));
+  const auto after = t.networks().g->buffers();
+  for (size_t i = 0; i < buffers.size(); ++i) EXPECT_TRUE(torch::equal(buffers[i], after[i]));
+  EXPECT_TRUE(torch::equal(rng.cpu, capture_rng(torch::kCPU).cpu));
+  EXPECT_TRUE(t.networks().g->is_training());
+  EXPECT_TRUE(torch::equal(grid, t.sample_grid()));  // fixed latents, eval mode: the same grid again
+}
+
+TEST(TrainerTest, NonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastCheckpoint) {
+  const std::string root = temp_dir("nonfinite");
+  write_idx_dataset(root + "/data", 16, 16, 4);
+  Config config = tiny("bce");
+  config.data.path = root + "/data";
+  config.train.steps = 6;
+  config.train.log_every = 3;
+  config.train.checkpoint_every = 2;
+  const Dataset data = load_dataset(config.data);
+  const std::string run = create_run_dir(root + "/run", "test");
+
+  Trainer t(config, torch::kCPU);
+  DataStream stream(data, config.train.batch_size, config.train.seed, false, torch::kCPU);
+  Config short_run = config;
+  short_run.train.steps = 2;
+  {
+    Trainer first(short_run, torch::kCPU);
+    first.run(stream, run, data.classes);
+    ASSERT_TRUE(fs::exists(checkpoint_path(run, 2)));
+    CheckpointReader reader(latest_checkpoint_path(run), torch::kCPU);
+    t.restore(reader);
+  }
+  const std::string good = slurp(latest_checkpoint_path(run));
+  {
+    torch::NoGradGuard no_grad;
+    t.networks().g->parameters().front().fill_(NAN);  // poison: the next step's losses are NaN
+  }
+  try {
+    t.run(stream, run, data.classes);
+    FAIL() << "a NaN loss must stop the run";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite loss at step 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("latest.ckpt"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(slurp(latest_checkpoint_path(run)), good);
+  EXPECT_FALSE(fs::exists(checkpoint_path(run, 4)));
+  fs::remove_all(root);
+}
+
+}  // namespace
