@@ -76,6 +76,7 @@ struct TrainConfig {
   int64_t keep_checkpoints = 3;    ///< step_*.ckpt files kept (latest is kept besides)
   int64_t sample_count = 64;       ///< images in the fixed-latent grid
   int64_t sample_nrow = 8;         ///< images per row of the grid
+  std::string precision = "fp32";  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
 };
 
 struct Config {

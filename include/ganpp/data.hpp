@@ -33,6 +33,9 @@ std::vector<uint8_t> read_idx_file(const std::string& path, int expected_dims, s
 /// Resizes an 8-bit image (HWC) so that its shorter side is `size`, then crops the centre square.
 std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int height, int channels, int size);
 
+/// Datasets up to this size live on the GPU during training.
+inline constexpr int64_t kDeviceDataLimit = int64_t(2) << 30;
+
 /// One batch on the training device: images float [B, C, H, W] in [-1, 1]; labels int64 [B] or undefined.
 struct Batch {
   torch::Tensor images;
@@ -48,6 +51,8 @@ struct DataPosition {
 /// Shuffled batches without replacement, last partial batch dropped. The order of each epoch is a
 /// function of (seed, epoch) alone, so a DataPosition is all a checkpoint needs to resume the stream.
 /// Horizontal flips draw from LibTorch's default generator (part of the checkpointed RNG state).
+/// On a GPU the images are copied to the device once when they fit in kDeviceDataLimit bytes
+/// (batches are then gathered there), else pinned so that batch copies are asynchronous.
 class DataStream {
  public:
   DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device);
@@ -61,6 +66,8 @@ class DataStream {
   void shuffle();
 
   const Dataset& data_;
+  torch::Tensor images_;  ///< the images where batches are gathered: data_.images, a device copy, or pinned
+  torch::Tensor labels_;
   int64_t batch_size_;
   uint64_t seed_;
   bool hflip_;

@@ -16,6 +16,20 @@ int configure_threads(int requested);
 /// A one-line description of the device (GPU name and memory, or CPU and thread count).
 std::string describe_device(const torch::Device& device, int threads);
 
+/// Turns bf16 autocast on (or off) for `device`'s type for its lifetime, then restores what was set.
+class AutocastGuard {
+ public:
+  AutocastGuard(const torch::Device& device, bool enabled);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  torch::DeviceType type_;
+  bool enabled_;
+  bool previous_;
+};
+
 /// LibTorch's version as "major.minor.patch".
 std::string libtorch_version();
 

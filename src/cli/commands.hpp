@@ -16,5 +16,6 @@ struct Command {
 Command add_train(CLI::App& app);
 Command add_sample(CLI::App& app);
 Command add_interpolate(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 }  // namespace ganpp::cli

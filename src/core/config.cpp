@@ -215,6 +215,7 @@ Config config_from_json(const Json& json) {
     r.integer("keep_checkpoints", c.train.keep_checkpoints, 1);
     r.integer("sample_count", c.train.sample_count, 1, 4096);
     r.integer("sample_nrow", c.train.sample_nrow, 1, 4096);
+    r.choice("precision", c.train.precision, {"fp32", "bf16"});
   });
   root.ignore("run");
   root.finish();
@@ -247,7 +248,8 @@ Json config_to_json(const Config& c) {
                 {"checkpoint_every", c.train.checkpoint_every},
                 {"keep_checkpoints", c.train.keep_checkpoints},
                 {"sample_count", c.train.sample_count},
-                {"sample_nrow", c.train.sample_nrow}};
+                {"sample_nrow", c.train.sample_nrow},
+                {"precision", c.train.precision}};
   return j;
 }
 

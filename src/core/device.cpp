@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -53,6 +54,48 @@ int configure_threads(int requested) {
 std::string describe_device(const torch::Device& device, int threads) {
   if (device.is_cpu()) return "cpu (" + std::to_string(threads) + " threads)";
   return device.str();
+}
+
+// LibTorch 2.4 replaced the per-device autocast functions by ones that take the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define GANPP_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+namespace {
+
+bool autocast_enabled(torch::DeviceType type) {
+#ifdef GANPP_AUTOCAST_BY_DEVICE_TYPE
+  return at::autocast::is_autocast_enabled(type);
+#else
+  return type == torch::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+#endif
+}
+
+void set_autocast(torch::DeviceType type, bool enabled) {
+#ifdef GANPP_AUTOCAST_BY_DEVICE_TYPE
+  at::autocast::set_autocast_dtype(type, at::kBFloat16);
+  at::autocast::set_autocast_enabled(type, enabled);
+#else
+  if (type == torch::kCPU) {
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(enabled);
+  } else {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(enabled);
+  }
+#endif
+}
+
+}  // namespace
+
+AutocastGuard::AutocastGuard(const torch::Device& device, bool enabled)
+    : type_(device.type()), enabled_(enabled), previous_(autocast_enabled(device.type())) {
+  if (enabled_ != previous_) set_autocast(type_, enabled_);
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (enabled_ != previous_) set_autocast(type_, previous_);
+  if (enabled_ && !previous_) at::autocast::clear_cache();  // drop the bf16 weight copies it cached
 }
 
 std::string libtorch_version() {

@@ -85,12 +85,18 @@ Dataset load_dataset(const DataConfig& config) {
 }
 
 DataStream::DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device)
-    : data_(data), batch_size_(batch_size), seed_(seed), hflip_(hflip), device_(device) {
+    : data_(data), images_(data.images), labels_(data.labels), batch_size_(batch_size), seed_(seed), hflip_(hflip),
+      device_(device) {
   batches_per_epoch_ = data.size() / batch_size;
   if (batches_per_epoch_ == 0)
     throw RuntimeError("the dataset (" + data.source + ") has " + std::to_string(data.size()) +
                        " images, fewer than train.batch_size = " + std::to_string(batch_size) +
                        "; lower train.batch_size or raise data.limit");
+  if (device_.is_cuda()) {
+    const bool fits = data.images.numel() <= kDeviceDataLimit;
+    images_ = fits ? data.images.to(device_) : data.images.pin_memory();
+    if (labels_.defined()) labels_ = fits ? labels_.to(device_) : labels_.pin_memory();
+  }
   shuffle();
 }
 
@@ -113,16 +119,18 @@ Batch DataStream::next() {
     pos_.position = 0;
     shuffle();
   }
-  const torch::Tensor idx = order_.narrow(0, pos_.position * batch_size_, batch_size_);
+  torch::Tensor idx = order_.narrow(0, pos_.position * batch_size_, batch_size_);
   ++pos_.position;
-  torch::Tensor images = data_.images.index_select(0, idx);
+  if (images_.device() != idx.device()) idx = idx.to(images_.device(), /*non_blocking=*/true);
+  torch::Tensor images = images_.index_select(0, idx);
   if (hflip_) {
+    // Drawn on the CPU whatever the device, so that the flips do not depend on where training runs.
     const torch::Tensor flip = (torch::rand({batch_size_}) < 0.5).view({-1, 1, 1, 1});
-    images = torch::where(flip, images.flip({3}), images);
+    images = torch::where(flip.to(images.device(), /*non_blocking=*/true), images.flip({3}), images);
   }
   Batch batch;
   batch.images = images.to(device_, /*non_blocking=*/true).to(torch::kFloat32).div_(127.5).sub_(1.0);
-  if (data_.labels.defined()) batch.labels = data_.labels.index_select(0, idx).to(device_, /*non_blocking=*/true);
+  if (labels_.defined()) batch.labels = labels_.index_select(0, idx).to(device_, /*non_blocking=*/true);
   return batch;
 }
 

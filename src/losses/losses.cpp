@@ -1,6 +1,7 @@
 // Loss functions; formulas are in losses.hpp beside each declaration.
 #include "ganpp/losses.hpp"
 
+#include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 
 namespace F = torch::nn::functional;
@@ -25,9 +26,11 @@ torch::Tensor loss_wgan_g(const torch::Tensor& fake_scores) { return -fake_score
 
 torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
                                torch::Tensor epsilon) {
+  // In fp32 even under bf16 autocast: the squared gradient norms overflow or lose all precision in bf16.
+  AutocastGuard fp32(real.device(), /*enabled=*/false);
   if (!epsilon.defined()) epsilon = torch::rand({real.size(0)}, real.options());
   const auto eps = epsilon.view({-1, 1, 1, 1});
-  const auto mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(true);
+  const auto mixed = (eps * real.to(torch::kFloat32) + (1 - eps) * fake.detach().to(torch::kFloat32)).requires_grad_(true);
   const auto grad = torch::autograd::grad({d.forward(mixed).sum()}, {mixed}, /*grad_outputs=*/{},
                                           /*retain_graph=*/true, /*create_graph=*/true)[0];
   return (grad.flatten(1).norm(2, /*dim=*/1) - 1).pow(2).mean();

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/image.hpp"
@@ -41,6 +42,8 @@ double scalar(const torch::Tensor& t) { return t.defined() ? t.item<double>() : 
 Trainer::Trainer(const Config& config, torch::Device device)
     : config_(config), loss_(find_loss(config.loss.kind)), device_(device) {
   seed_all(config_.train.seed);
+  // cuDNN picks the fastest kernels for the (fixed) batch shapes after timing them once.
+  if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   nets_ = build_networks(config_);
   nets_.g->to(device_);
   nets_.d->to(device_);
@@ -64,6 +67,7 @@ void Trainer::restore(CheckpointReader& checkpoint) {
 StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
   const auto opts = torch::TensorOptions().device(device_);
   const int64_t batch = reals.front().size(0);
+  const bool bf16 = config_.train.precision == "bf16";
   // With one critic step, the generator step reuses that step's fakes (as the reference DCGAN does).
   const bool reuse_fake = reals.size() == 1;
   StepStats stats;
@@ -71,22 +75,26 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
 
   for (const auto& real : reals) {
     // 1. critic on real and fake
-    const auto z = torch::randn({batch, config_.model.z_dim}, opts);
-    if (reuse_fake) {
-      fake = nets_.g->forward(z);
-    } else {
-      torch::NoGradGuard no_grad;
-      fake = nets_.g->forward(z);
+    torch::Tensor loss_d, real_out, fake_out;
+    {
+      AutocastGuard autocast(device_, bf16);
+      const auto z = torch::randn({batch, config_.model.z_dim}, opts);
+      if (reuse_fake) {
+        fake = nets_.g->forward(z);
+      } else {
+        torch::NoGradGuard no_grad;
+        fake = nets_.g->forward(z);
+      }
+      real_out = nets_.d->forward(real).to(torch::kFloat32);
+      fake_out = nets_.d->forward(fake.detach()).to(torch::kFloat32);
+      loss_d = loss_.critic(real_out, fake_out, config_.loss);
     }
-    clear_grads(*opt_d_);
-    const auto real_out = nets_.d->forward(real);
-    const auto fake_out = nets_.d->forward(fake.detach());
-    auto loss_d = loss_.critic(real_out, fake_out, config_.loss);
-    // 2. gradient penalty on random interpolates
+    // 2. gradient penalty on random interpolates (always fp32)
     if (loss_.gradient_penalty) {
       stats.penalty = gradient_penalty(*nets_.d, real, fake.detach());
       loss_d = loss_d + config_.loss.gp_lambda * stats.penalty;
     }
+    clear_grads(*opt_d_);
     loss_d.backward();
     opt_d_->step();
     stats.loss_d = loss_d.detach();
@@ -100,10 +108,14 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
   }
 
   // 3. generator against the updated critic; D's weights need no gradients here.
-  if (!reuse_fake) fake = nets_.g->forward(torch::randn({batch, config_.model.z_dim}, opts));
-  clear_grads(*opt_g_);
   set_requires_grad(*nets_.d, false);
-  const auto loss_g = loss_.generator(nets_.d->forward(fake), config_.loss);
+  torch::Tensor loss_g;
+  {
+    AutocastGuard autocast(device_, bf16);
+    if (!reuse_fake) fake = nets_.g->forward(torch::randn({batch, config_.model.z_dim}, opts));
+    loss_g = loss_.generator(nets_.d->forward(fake).to(torch::kFloat32), config_.loss);
+  }
+  clear_grads(*opt_g_);
   loss_g.backward();
   set_requires_grad(*nets_.d, true);
   opt_g_->step();

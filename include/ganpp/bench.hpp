@@ -1,0 +1,34 @@
+// The side-by-side training benchmark (shared/bench): the reference's four workloads, run through the
+// same config, registry and Trainer::train_step as `ganpp train`, on in-memory random images.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ganpp/config.hpp"
+
+namespace ganpp {
+
+/// The names of the shared workloads: dcgan28-bce, dcgan28-wgangp, dcgan64-bce, dcgan64-wgangp.
+const std::vector<std::string>& bench_workloads();
+
+/// The training config of a workload: the reference's architecture, batch, optimiser and loss.
+/// Throws UsageError listing the workloads for an unknown name.
+Config bench_config(const std::string& workload);
+
+struct BenchOptions {
+  std::string workload = "dcgan28-bce";
+  int64_t steps = 20;   ///< timed generator steps
+  int64_t warmup = 3;   ///< untimed steps first
+  uint64_t seed = 0;
+};
+
+/// Runs a workload and returns the reference's JSON fields (plus ganpp's version and peak memory).
+Json run_bench(const BenchOptions& options, torch::Device device, int threads);
+
+/// Peak resident memory of this process in MB (getrusage).
+double peak_rss_mb();
+
+}  // namespace ganpp

@@ -1,0 +1,35 @@
+// `ganpp bench`: one JSON line per run of a shared benchmark workload (see shared/bench/README.md).
+#include <iostream>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "ganpp/bench.hpp"
+
+namespace ganpp::cli {
+namespace {
+
+struct BenchFlags {
+  BenchOptions options;
+  DeviceFlags device;
+};
+
+}  // namespace
+
+Command add_bench(CLI::App& app) {
+  auto flags = std::make_shared<BenchFlags>();
+  CLI::App* cmd = app.add_subcommand("bench", "time the training step on a shared benchmark workload");
+  cmd->add_option("--workload", flags->options.workload, "dcgan28-bce, dcgan28-wgangp, dcgan64-bce or dcgan64-wgangp")
+      ->capture_default_str()
+      ->check(CLI::IsMember(bench_workloads()));
+  cmd->add_option("--steps", flags->options.steps, "timed generator steps")->capture_default_str()->check(CLI::Range(1, 1000000));
+  cmd->add_option("--warmup", flags->options.warmup, "untimed steps before timing")->capture_default_str()->check(CLI::Range(0, 1000000));
+  cmd->add_option("--seed", flags->options.seed, "seed of weights and data")->capture_default_str();
+  flags->device.add_to(*cmd);
+  return {cmd, [flags] {
+            const torch::Device device = flags->device.setup();
+            std::cout << run_bench(flags->options, device, flags->device.threads).dump() << std::endl;
+            return 0;
+          }};
+}
+
+}  // namespace ganpp::cli
