@@ -2,6 +2,7 @@
 // discriminator with LeakyReLU(0.2), no conv biases, weights from N(0, 0.02). Sizes: 28, or 2^k for 16..256.
 // At 64 and 28 the layer lists match shared/bench/pytorch_reference.py exactly.
 #include "ganpp/errors.hpp"
+#include "ganpp/layers.hpp"
 #include "ganpp/models.hpp"
 
 namespace nn = torch::nn;
@@ -50,25 +51,38 @@ class DcganGenerator : public GeneratorBase {
     // The core: 1x1 latent -> 4x4 (7x7 for 28) with the widest layer, then halve channels per stage.
     int64_t width = ngf << (stages - 1);
     if (shape.image_size == 28) width = ngf * 4;
-    add_block(deconv(model.z_dim, width, shape.image_size == 28 ? 7 : 4, /*stride=*/1, /*padding=*/0), width);
+    add_block(add_deconv(model.z_dim, width, shape.image_size == 28 ? 7 : 4, /*stride=*/1, /*padding=*/0), width);
     for (int64_t s = 1; s < stages; ++s) {
-      add_block(deconv(width, width / 2, /*kernel=*/4, /*stride=*/2, /*padding=*/1), width / 2);
+      add_block(add_deconv(width, width / 2, /*kernel=*/4, /*stride=*/2, /*padding=*/1), width / 2);
       width /= 2;
     }
-    net_->push_back(deconv(width, shape.channels, /*kernel=*/4, /*stride=*/2, /*padding=*/1));
+    net_->push_back(add_deconv(width, shape.channels, /*kernel=*/4, /*stride=*/2, /*padding=*/1));
     net_->push_back(nn::Tanh());
     register_module("net", net_);
     dcgan_init(*this);
   }
-  torch::Tensor forward(const torch::Tensor& z) override { return net_->forward(z.view({-1, z_dim_, 1, 1})); }
+  torch::Tensor forward(const torch::Tensor& z) override {
+    torch::Tensor x = z.view({-1, z_dim_, 1, 1});
+    size_t deconv_index = 0;
+    for (auto& layer : *net_) {
+      auto* deconv = layer.ptr()->as<nn::ConvTranspose2d>();
+      x = deconv ? conv_transpose2d(*deconv, x, paddings_[deconv_index++]) : layer.forward(x);
+    }
+    return x;
+  }
 
  private:
+  nn::ConvTranspose2d add_deconv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding) {
+    paddings_.push_back(padding);
+    return deconv(in, out, kernel, stride, padding);
+  }
   void add_block(nn::ConvTranspose2d layer, int64_t channels) {
     net_->push_back(layer);
     net_->push_back(nn::BatchNorm2d(channels));
     net_->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
   }
   int64_t z_dim_;
+  std::vector<int64_t> paddings_;  ///< padding of each transposed convolution, in order
   nn::Sequential net_;
 };
 
