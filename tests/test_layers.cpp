@@ -40,3 +40,22 @@ TEST(LayersTest, InputWithoutGradientGetsNone) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(LayersTest, ChannelsLastKeepsValuesAndOutputs) {
+  torch::manual_seed(1);
+  nn::Sequential net(nn::Conv2d(nn::Conv2dOptions(3, 8, 3).bias(false)), nn::BatchNorm2d(8));
+  const auto x = torch::randn({2, 3, 6, 6});
+  const auto before = net->forward(x).detach();
+  const auto weight = net->parameters().front().clone();
+  torch::manual_seed(1);
+  nn::Sequential same(nn::Conv2d(nn::Conv2dOptions(3, 8, 3).bias(false)), nn::BatchNorm2d(8));
+  to_channels_last(*same);
+  const auto w = same->parameters().front();
+  EXPECT_TRUE(w.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::equal(w, weight));
+  EXPECT_TRUE(torch::allclose(same->forward(x.contiguous(at::MemoryFormat::ChannelsLast)), before, 1e-5, 1e-6));
+}
+
+}  // namespace

@@ -13,4 +13,8 @@ namespace ganpp {
 /// Elsewhere it is the layer's own forward.
 torch::Tensor conv_transpose2d(torch::nn::ConvTranspose2dImpl& layer, const torch::Tensor& x, int64_t padding);
 
+/// Stores every 4-D parameter and buffer of `module` in channels-last (NHWC) layout, which GPU
+/// tensor-core convolutions prefer. Values are unchanged. (On the CPU it measured no gain.)
+void to_channels_last(torch::nn::Module& module);
+
 }  // namespace ganpp

@@ -11,6 +11,10 @@
 #include "ganpp/models.hpp"
 #include "ganpp/trainer.hpp"
 
+#ifdef GANPP_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 namespace ganpp {
 namespace {
 
@@ -83,12 +87,15 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
   };
   for (int64_t i = 0; i < options.warmup; ++i) trainer.train_step(reals);
   sync();
+#ifdef GANPP_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+#endif
   const auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < options.steps; ++i) trainer.train_step(reals);
   sync();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double images = static_cast<double>(options.steps * batch * config.loss.n_critic);
-  return Json{{"workload", options.workload},
+  Json result{{"workload", options.workload},
               {"images_per_s", round_to(images / seconds, 0.01)},
               {"steps", options.steps},
               {"seconds", round_to(seconds, 0.001)},
@@ -99,6 +106,14 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
               {"d_params", count_parameters(*trainer.networks().d)},
               {"peak_rss_mb", round_to(peak_rss_mb(), 0.1)},
               {"ganpp", ganpp_version()}};
+#ifdef GANPP_CUDA
+  // The caching allocator's peak of live tensor bytes during the timed steps.
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    result["peak_cuda_mb"] = round_to(static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20), 0.1);
+  }
+#endif
+  return result;
 }
 
 }  // namespace ganpp

@@ -58,4 +58,12 @@ torch::Tensor conv_transpose2d(torch::nn::ConvTranspose2dImpl& layer, const torc
   return ConvTransposeViaBackward::apply(x, layer.weight, (*o.stride())[0], padding);
 }
 
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  for (auto& b : module.buffers())
+    if (b.dim() == 4) b.set_data(b.contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 }  // namespace ganpp

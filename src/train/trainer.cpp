@@ -11,6 +11,7 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/image.hpp"
+#include "ganpp/layers.hpp"
 #include "ganpp/rng.hpp"
 #include "ganpp/run_dir.hpp"
 
@@ -47,6 +48,10 @@ Trainer::Trainer(const Config& config, torch::Device device)
   nets_ = build_networks(config_);
   nets_.g->to(device_);
   nets_.d->to(device_);
+  if (device_.is_cuda()) {
+    to_channels_last(*nets_.g);
+    to_channels_last(*nets_.d);
+  }
   opt_g_ = make_adam(*nets_.g, config_.optim.g);
   opt_d_ = make_adam(*nets_.d, config_.optim.d);
   auto gen = make_generator(config_.train.seed, kFixedLatentStream);
@@ -73,7 +78,8 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
   StepStats stats;
   torch::Tensor fake;
 
-  for (const auto& real : reals) {
+  for (const auto& batch_images : reals) {
+    const auto real = device_.is_cuda() ? batch_images.contiguous(at::MemoryFormat::ChannelsLast) : batch_images;
     // 1. critic on real and fake
     torch::Tensor loss_d, real_out, fake_out;
     {
