@@ -160,7 +160,58 @@ TEST_F(LossesTest, RegistryEntriesMatchNamedFunctions) {
 
   std::vector<std::string> names;
   for (const auto& l : losses()) names.push_back(l.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"bce", "wgan-gp"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"bce", "minimax", "wgan-gp", "wgan", "hinge", "lsgan", "ebgan"}));
+}
+
+// Hand values for the zoo's losses on D outputs real = [2, -1, 0.3], fake = [0.5, -3, 1.2].
+class ZooLossesTest : public ::testing::Test {
+ protected:
+  const torch::Tensor real = torch::tensor({2.0, -1.0, 0.3}, torch::kFloat64);
+  const torch::Tensor fake = torch::tensor({0.5, -3.0, 1.2}, torch::kFloat64);
+  static double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+  static double softplus(double x) { return std::log1p(std::exp(x)); }
+  static double mean3(double a, double b, double c) { return (a + b + c) / 3.0; }
+};
+
+TEST_F(ZooLossesTest, MinimaxGeneratorIsLogOneMinusD) {
+  const double expected = mean3(std::log(1 - sigmoid(0.5)), std::log(1 - sigmoid(-3.0)), std::log(1 - sigmoid(1.2)));
+  EXPECT_NEAR(loss_minimax_g(fake).item<double>(), expected, 1e-9);
+  const Loss& l = find_loss("minimax");
+  EXPECT_TRUE(l.logits);
+  EXPECT_TRUE(torch::equal(l.critic(real, fake, LossConfig{}), loss_bce_d(real, fake, 0.0)));
+}
+
+TEST_F(ZooLossesTest, HingeByHand) {
+  // real: max(0, 1-2)=0, max(0, 1+1)=2, max(0, 0.7)=0.7; fake: max(0, 1.5)=1.5, max(0, -2)=0, max(0, 2.2)=2.2
+  EXPECT_NEAR(loss_hinge_d(real, fake).item<double>(), mean3(0, 2, 0.7) + mean3(1.5, 0, 2.2), 1e-12);
+  EXPECT_NEAR(find_loss("hinge").generator(fake, LossConfig{}).item<double>(), -mean3(0.5, -3.0, 1.2), 1e-12);
+}
+
+TEST_F(ZooLossesTest, LeastSquaresByHand) {
+  const double d = 0.5 * mean3(1.0, 4.0, 0.49) + 0.5 * mean3(0.25, 9.0, 1.44);
+  EXPECT_NEAR(loss_lsgan_d(real, fake).item<double>(), d, 1e-12);
+  EXPECT_NEAR(loss_lsgan_g(fake).item<double>(), 0.5 * mean3(0.25, 16.0, 0.04), 1e-12);
+}
+
+TEST_F(ZooLossesTest, EbganMarginByHand) {
+  const double m = 1.0;
+  const double d = mean3(softplus(2.0), softplus(-1.0), softplus(0.3)) +
+                   mean3(std::max(0.0, m - softplus(0.5)), std::max(0.0, m - softplus(-3.0)),
+                         std::max(0.0, m - softplus(1.2)));
+  EXPECT_NEAR(loss_ebgan_d(real, fake, m).item<double>(), d, 1e-12);
+  EXPECT_NEAR(loss_ebgan_g(fake).item<double>(), mean3(softplus(0.5), softplus(-3.0), softplus(1.2)), 1e-12);
+  LossConfig c;
+  c.margin = 5.0;  // the registry passes loss.margin through
+  EXPECT_NEAR(find_loss("ebgan").critic(real, fake, c).item<double>(), loss_ebgan_d(real, fake, 5.0).item<double>(),
+              1e-12);
+}
+
+TEST_F(ZooLossesTest, WganClipsAndHasNoPenalty) {
+  const Loss& l = find_loss("wgan");
+  EXPECT_TRUE(l.clip_weights);
+  EXPECT_TRUE(l.wasserstein);
+  EXPECT_FALSE(l.gradient_penalty);
+  EXPECT_NEAR(l.critic(real, fake, LossConfig{}).item<double>(), mean3(0.5, -3.0, 1.2) - mean3(2.0, -1.0, 0.3), 1e-12);
 }
 
 }  // namespace

@@ -147,3 +147,28 @@ TEST(TrainerTest, PrecisionKeyIsValidated) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(TrainerTest, WganClipsTheCriticAfterEveryStep) {
+  Config c = tiny("wgan");
+  c.loss.clip = 0.005;
+  Trainer t(c, torch::kCPU);
+  t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1, torch::rand({4, 1, 16, 16}) * 2 - 1});
+  for (const auto& p : t.networks().d->parameters()) EXPECT_LE(p.abs().max().item<double>(), 0.005 + 1e-9);
+  // The generator is not clipped.
+  double g_max = 0;
+  for (const auto& p : t.networks().g->parameters()) g_max = std::max(g_max, p.abs().max().item<double>());
+  EXPECT_GT(g_max, 0.005);
+}
+
+TEST(TrainerTest, EveryLossTrainsAStepWithFiniteLosses) {
+  for (const auto& loss : losses()) {
+    Trainer t(tiny(loss.name), torch::kCPU);
+    const StepStats s = t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
+    EXPECT_TRUE(std::isfinite(s.loss_d.item<double>())) << loss.name;
+    EXPECT_TRUE(std::isfinite(s.loss_g.item<double>())) << loss.name;
+  }
+}
+
+}  // namespace

@@ -50,7 +50,9 @@ struct LossConfig {
   std::string kind = "bce";     ///< registered loss name
   int64_t n_critic = 1;         ///< discriminator steps per generator step
   double gp_lambda = 10.0;      ///< gradient-penalty weight (wgan-gp)
-  double label_smoothing = 0.0; ///< one-sided: real target is 1 - label_smoothing (bce)
+  double label_smoothing = 0.0; ///< one-sided: real target is 1 - label_smoothing (bce, minimax)
+  double clip = 0.01;           ///< wgan: critic weights are clamped to [-clip, clip] after each step
+  double margin = 1.0;          ///< ebgan: margin m of the hinge on the fake energy
 };
 
 /// Adam settings for one network.

@@ -22,6 +22,24 @@ torch::Tensor loss_bce_g(const torch::Tensor& fake_logits);
 torch::Tensor loss_wgan_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores);
 torch::Tensor loss_wgan_g(const torch::Tensor& fake_scores);
 
+// Original minimax GAN (Goodfellow et al. 2014), saturating generator: L_D as bce (no smoothing),
+//   L_G = log(1 - σ(D(G(z)))), i.e. the generator minimises the discriminator's log-probability of being right.
+torch::Tensor loss_minimax_g(const torch::Tensor& fake_logits);
+
+// Hinge loss (Lim & Ye 2017; Miyato et al. 2018, SN-GAN):
+//   L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], L_G = -E[D(G(z))]
+torch::Tensor loss_hinge_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores);
+
+// Least squares (Mao et al. 2017, targets a=0, b=c=1):
+//   L_D = ½E[(D(x) - 1)²] + ½E[D(G(z))²], L_G = ½E[(D(G(z)) - 1)²]
+torch::Tensor loss_lsgan_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores);
+torch::Tensor loss_lsgan_g(const torch::Tensor& fake_scores);
+
+// Energy-based margin loss (Zhao et al. 2017) with the energy C(x) = softplus(D(x)) >= 0:
+//   L_D = E[C(x)] + E[max(0, m - C(G(z)))], L_G = E[C(G(z))], m = loss.margin
+torch::Tensor loss_ebgan_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores, double margin);
+torch::Tensor loss_ebgan_g(const torch::Tensor& fake_scores);
+
 // Gradient penalty (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²], x̂ = εx + (1-ε)G(z), ε ~ U[0,1] per sample.
 // Differentiable in D's parameters (double backward). `epsilon` is [B] or undefined (drawn here).
 torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
@@ -33,7 +51,9 @@ struct Loss {
   std::function<torch::Tensor(const torch::Tensor& real, const torch::Tensor& fake, const LossConfig&)> critic;
   std::function<torch::Tensor(const torch::Tensor& fake, const LossConfig&)> generator;
   bool gradient_penalty = false;  ///< add loss.gp_lambda * gradient_penalty to the critic loss
-  bool wasserstein = false;       ///< outputs are critic values (log the Wasserstein estimate), not logits
+  bool logits = false;            ///< outputs are logits: D(x), D(G(z)) are logged as probabilities
+  bool wasserstein = false;       ///< outputs are critic values whose mean gap estimates the Wasserstein distance
+  bool clip_weights = false;      ///< clamp the critic's weights to ±loss.clip after each step (WGAN)
 };
 
 const std::vector<Loss>& losses();

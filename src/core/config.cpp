@@ -200,6 +200,8 @@ Config config_from_json(const Json& json) {
     r.integer("n_critic", c.loss.n_critic, 1, 1000);
     r.real("gp_lambda", c.loss.gp_lambda, 0.0, 1e6);
     r.real("label_smoothing", c.loss.label_smoothing, 0.0, 1.0, /*max_inclusive=*/false);
+    r.real("clip", c.loss.clip, 1e-8, 100.0);
+    r.real("margin", c.loss.margin, 0.0, 1e6);
   });
   root.object("optim", [&](ObjectReader& r) {
     r.object("g", [&](ObjectReader& g) { read_adam(g, c.optim.g); });
@@ -238,7 +240,9 @@ Json config_to_json(const Config& c) {
   j["loss"] = {{"kind", c.loss.kind},
                {"n_critic", c.loss.n_critic},
                {"gp_lambda", c.loss.gp_lambda},
-               {"label_smoothing", c.loss.label_smoothing}};
+               {"label_smoothing", c.loss.label_smoothing},
+               {"clip", c.loss.clip},
+               {"margin", c.loss.margin}};
   j["optim"] = {{"g", adam_to_json(c.optim.g)}, {"d", adam_to_json(c.optim.d)}};
   j["train"] = {{"steps", c.train.steps},
                 {"batch_size", c.train.batch_size},

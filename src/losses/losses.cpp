@@ -24,6 +24,26 @@ torch::Tensor loss_wgan_d(const torch::Tensor& real_scores, const torch::Tensor&
 
 torch::Tensor loss_wgan_g(const torch::Tensor& fake_scores) { return -fake_scores.mean(); }
 
+torch::Tensor loss_minimax_g(const torch::Tensor& fake_logits) {
+  return -F::binary_cross_entropy_with_logits(fake_logits, torch::zeros_like(fake_logits));
+}
+
+torch::Tensor loss_hinge_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores) {
+  return torch::relu(1.0 - real_scores).mean() + torch::relu(1.0 + fake_scores).mean();
+}
+
+torch::Tensor loss_lsgan_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores) {
+  return 0.5 * (real_scores - 1.0).pow(2).mean() + 0.5 * fake_scores.pow(2).mean();
+}
+
+torch::Tensor loss_lsgan_g(const torch::Tensor& fake_scores) { return 0.5 * (fake_scores - 1.0).pow(2).mean(); }
+
+torch::Tensor loss_ebgan_d(const torch::Tensor& real_scores, const torch::Tensor& fake_scores, double margin) {
+  return F::softplus(real_scores).mean() + torch::relu(margin - F::softplus(fake_scores)).mean();
+}
+
+torch::Tensor loss_ebgan_g(const torch::Tensor& fake_scores) { return F::softplus(fake_scores).mean(); }
+
 torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
                                torch::Tensor epsilon) {
   // In fp32 even under bf16 autocast: the squared gradient norms overflow or lose all precision in bf16.
@@ -37,18 +57,36 @@ torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, 
 }
 
 const std::vector<Loss>& losses() {
-  static const std::vector<Loss> kLosses = {
-      {"bce",
-       [](const torch::Tensor& real, const torch::Tensor& fake, const LossConfig& c) {
-         return loss_bce_d(real, fake, c.label_smoothing);
-       },
-       [](const torch::Tensor& fake, const LossConfig&) { return loss_bce_g(fake); },
-       /*gradient_penalty=*/false, /*wasserstein=*/false},
-      {"wgan-gp",
-       [](const torch::Tensor& real, const torch::Tensor& fake, const LossConfig&) { return loss_wgan_d(real, fake); },
-       [](const torch::Tensor& fake, const LossConfig&) { return loss_wgan_g(fake); },
-       /*gradient_penalty=*/true, /*wasserstein=*/true},
-  };
+  using T = torch::Tensor;
+  static const std::vector<Loss> kLosses = [] {
+    std::vector<Loss> l(7);
+    l[0].name = "bce";
+    l[0].critic = [](const T& r, const T& f, const LossConfig& c) { return loss_bce_d(r, f, c.label_smoothing); };
+    l[0].generator = [](const T& f, const LossConfig&) { return loss_bce_g(f); };
+    l[0].logits = true;
+    l[1].name = "minimax";
+    l[1].critic = [](const T& r, const T& f, const LossConfig& c) { return loss_bce_d(r, f, c.label_smoothing); };
+    l[1].generator = [](const T& f, const LossConfig&) { return loss_minimax_g(f); };
+    l[1].logits = true;
+    l[2].name = "wgan-gp";
+    l[2].critic = [](const T& r, const T& f, const LossConfig&) { return loss_wgan_d(r, f); };
+    l[2].generator = [](const T& f, const LossConfig&) { return loss_wgan_g(f); };
+    l[2].gradient_penalty = l[2].wasserstein = true;
+    l[3].name = "wgan";
+    l[3].critic = l[2].critic;
+    l[3].generator = l[2].generator;
+    l[3].wasserstein = l[3].clip_weights = true;
+    l[4].name = "hinge";
+    l[4].critic = [](const T& r, const T& f, const LossConfig&) { return loss_hinge_d(r, f); };
+    l[4].generator = l[2].generator;
+    l[5].name = "lsgan";
+    l[5].critic = [](const T& r, const T& f, const LossConfig&) { return loss_lsgan_d(r, f); };
+    l[5].generator = [](const T& f, const LossConfig&) { return loss_lsgan_g(f); };
+    l[6].name = "ebgan";
+    l[6].critic = [](const T& r, const T& f, const LossConfig& c) { return loss_ebgan_d(r, f, c.margin); };
+    l[6].generator = [](const T& f, const LossConfig&) { return loss_ebgan_g(f); };
+    return l;
+  }();
   return kLosses;
 }
 

@@ -32,6 +32,12 @@ void clear_grads(torch::optim::Optimizer& optimizer) {
     for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
 }
 
+// WGAN's Lipschitz constraint by weight clipping (Arjovsky et al. 2017).
+void clip_weights(torch::nn::Module& module, double c) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) p.clamp_(-c, c);
+}
+
 void set_requires_grad(torch::nn::Module& module, bool on) {
   for (auto& p : module.parameters()) p.set_requires_grad(on);
 }
@@ -103,13 +109,14 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
     clear_grads(*opt_d_);
     loss_d.backward();
     opt_d_->step();
+    if (loss_.clip_weights) clip_weights(*nets_.d, config_.loss.clip);
     stats.loss_d = loss_d.detach();
-    if (loss_.wasserstein) {
-      stats.d_real = real_out.detach().mean();
-      stats.d_fake = fake_out.detach().mean();
-    } else {
+    if (loss_.logits) {
       stats.d_real = torch::sigmoid(real_out.detach()).mean();
       stats.d_fake = torch::sigmoid(fake_out.detach()).mean();
+    } else {
+      stats.d_real = real_out.detach().mean();
+      stats.d_fake = fake_out.detach().mean();
     }
   }
 
@@ -181,13 +188,13 @@ void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStre
                  {"epoch", std::round(epoch * 1000) / 1000},
                  {"loss_d", scalar(s.loss_d)},
                  {"loss_g", scalar(s.loss_g)}};
-  if (loss_.wasserstein) {
-    record["wasserstein"] = scalar(s.d_real) - scalar(s.d_fake);
-    record["critic_real"] = scalar(s.d_real);
-    record["critic_fake"] = scalar(s.d_fake);
-  } else {
+  if (loss_.logits) {
     record["d_real"] = scalar(s.d_real);
     record["d_fake"] = scalar(s.d_fake);
+  } else {
+    if (loss_.wasserstein) record["wasserstein"] = scalar(s.d_real) - scalar(s.d_fake);
+    record["critic_real"] = scalar(s.d_real);
+    record["critic_fake"] = scalar(s.d_fake);
   }
   if (s.penalty.defined()) record["gp"] = scalar(s.penalty);
   record["images_per_s"] = std::round(images_per_s * 10) / 10;
@@ -195,10 +202,12 @@ void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStre
 
   std::string line = fmt::format("step {}/{} epoch {:.2f} loss_d {:.4f} loss_g {:.4f}", step_, config_.train.steps,
                                  epoch, scalar(s.loss_d), scalar(s.loss_g));
-  if (loss_.wasserstein)
-    line += fmt::format(" W {:.4f} gp {:.4f}", record["wasserstein"].get<double>(), scalar(s.penalty));
-  else
+  if (loss_.logits)
     line += fmt::format(" D(x) {:.3f} D(G(z)) {:.3f}", scalar(s.d_real), scalar(s.d_fake));
+  else
+    line += fmt::format(" critic real {:.4f} fake {:.4f}", scalar(s.d_real), scalar(s.d_fake));
+  if (loss_.wasserstein) line += fmt::format(" W {:.4f}", scalar(s.d_real) - scalar(s.d_fake));
+  if (s.penalty.defined()) line += fmt::format(" gp {:.4f}", scalar(s.penalty));
   spdlog::info("{} | {:.1f} img/s", line, images_per_s);
 }
 
