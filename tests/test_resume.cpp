@@ -105,6 +105,8 @@ TEST_P(ResumeTest, SplitRunEqualsStraightRun) {
   tb.restore(b);
   expect_same_module(*ta.networks().g, *tb.networks().g, "generator");
   expect_same_module(*ta.networks().d, *tb.networks().d, "discriminator");
+  ASSERT_EQ(ta.ema_generator() != nullptr, tb.ema_generator() != nullptr);
+  if (ta.ema_generator()) expect_same_module(*ta.ema_generator(), *tb.ema_generator(), "EMA generator");
   expect_same_adam(ta.optimizer_g(), tb.optimizer_g(), "generator Adam");
   expect_same_adam(ta.optimizer_d(), tb.optimizer_d(), "discriminator Adam");
 
@@ -136,7 +138,9 @@ INSTANTIATE_TEST_SUITE_P(Losses, ResumeTest,
                                            ResumeCase{"dcgan_wgangp", {"loss.kind=wgan-gp", "loss.n_critic=2"}},
                                            ResumeCase{"mlp_dropout", {"model.arch=mlp", "model.g.hidden=[16,32]",
                                                                       "model.d.hidden=[32,16]", "model.d.dropout=0.3"}},
-                                           ResumeCase{"hflip", {"data.hflip=true"}}),
+                                           ResumeCase{"hflip", {"data.hflip=true"}},
+                                           ResumeCase{"ema_clipping", {"train.ema=0.9", "optim.d.clip_grad_norm=0.5",
+                                                                       "loss.kind=hinge"}}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

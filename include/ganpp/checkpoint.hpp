@@ -25,12 +25,23 @@ struct TrainingState {
   std::vector<std::string> classes;  ///< dataset class names (empty when unlabelled)
 };
 
+/// What wrote a checkpoint: its format and the ganpp and LibTorch versions of the run.
+struct CheckpointOrigin {
+  int64_t format_version = kCheckpointFormat;
+  std::string ganpp_version;
+  std::string libtorch_version;
+};
+
+/// Archive key of the generator's moving-average weights, present only in runs that keep one.
+inline constexpr const char* kGeneratorEmaKey = "generator_ema";
+
 /// The networks and optimisers a checkpoint holds, borrowed from their owner.
 struct TrainingModules {
   GeneratorBase& g;
   DiscriminatorBase& d;
   torch::optim::Optimizer* opt_g = nullptr;  ///< may be null when only the networks matter
   torch::optim::Optimizer* opt_d = nullptr;
+  GeneratorBase* g_ema = nullptr;            ///< the generator's moving average, when the run keeps one
 };
 
 /// Serialises a checkpoint to bytes (the caller writes them atomically, possibly to several names).
@@ -46,16 +57,23 @@ class CheckpointReader {
   const Config& config() const { return config_; }
   const TrainingState& state() const { return state_; }
   const std::string& path() const { return path_; }
+  const CheckpointOrigin& origin() const { return origin_; }
+  /// Whether the checkpoint holds moving-average (EMA) weights of the generator.
+  bool has_generator_ema() const { return has_generator_ema_; }
 
   /// Loads parameters and buffers, checking every name and shape against the modules.
   void load_networks(GeneratorBase& g, DiscriminatorBase& d);
   void load_optimizers(torch::optim::Optimizer& opt_g, torch::optim::Optimizer& opt_d);
+  /// Loads the generator's EMA weights (see has_generator_ema), checked like load_networks.
+  void load_generator_ema(GeneratorBase& g);
 
  private:
   std::string path_;
   torch::serialize::InputArchive archive_;
   Config config_;
   TrainingState state_;
+  CheckpointOrigin origin_;
+  bool has_generator_ema_ = false;
 };
 
 /// A checkpoint file, or a run directory meaning its checkpoints/latest.ckpt.

@@ -60,11 +60,14 @@ struct AdamConfig {
   double lr = 2e-4;                           ///< learning rate
   std::array<double, 2> betas = {0.5, 0.999}; ///< Adam beta1, beta2
   double weight_decay = 0.0;                  ///< L2 penalty
+  double clip_grad_norm = 0.0;                ///< rescale gradients to this total L2 norm at most (0 = off)
+  double clip_grad_value = 0.0;               ///< clamp each gradient element to ±value (0 = off)
 };
 
 struct OptimConfig {
-  AdamConfig g;  ///< generator optimiser
-  AdamConfig d;  ///< discriminator optimiser
+  AdamConfig g;                      ///< generator optimiser
+  AdamConfig d;                      ///< discriminator optimiser
+  std::string lr_decay = "none";     ///< "none", or "linear": both rates fall linearly to 0 at train.steps
 };
 
 /// Run length, batch, seed and the cadence of logs, sample grids and checkpoints (in generator steps).
@@ -79,6 +82,7 @@ struct TrainConfig {
   int64_t sample_count = 64;       ///< images in the fixed-latent grid
   int64_t sample_nrow = 8;         ///< images per row of the grid
   std::string precision = "fp32";  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
+  double ema = 0.0;                ///< decay of the generator's exponential moving average (0 = off), e.g. 0.999
 };
 
 struct Config {

@@ -19,6 +19,7 @@ struct LoadedGenerator {
   std::shared_ptr<GeneratorBase> g;
   std::vector<std::string> classes;
   int64_t step = 0;
+  bool ema = false;  ///< the weights are the generator's moving average
 };
 
 /// Loads the generator of a checkpoint file or run directory onto `device`.

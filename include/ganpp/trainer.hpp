@@ -46,6 +46,8 @@ class Trainer {
   const Config& config() const { return config_; }
   const Networks& networks() const { return nets_; }
   const torch::Tensor& fixed_latents() const { return fixed_z_; }
+  /// The moving average of the generator's weights (train.ema > 0), else null.
+  GeneratorBase* ema_generator() const { return ema_g_.get(); }
   torch::optim::Adam& optimizer_g() { return *opt_g_; }
   torch::optim::Adam& optimizer_d() { return *opt_d_; }
 
@@ -53,12 +55,14 @@ class Trainer {
   void save_checkpoint(const std::string& run_dir, const DataStream& data, const std::vector<std::string>& classes);
   void log(const std::string& run_dir, const StepStats& stats, const DataStream& data, double images_per_s);
   void check_finite(const std::string& run_dir);
+  void update_ema();
 
   Config config_;
   const Loss& loss_;
   torch::Device device_;
   Networks nets_;
   std::unique_ptr<torch::optim::Adam> opt_g_, opt_d_;
+  std::shared_ptr<GeneratorBase> ema_g_;  ///< EMA of the generator (train.ema > 0); draws the grids then
   torch::Tensor fixed_z_;
   int64_t step_ = 0;
   torch::Tensor first_bad_step_;  ///< first step with a non-finite loss, -1 while none (stays on the device)

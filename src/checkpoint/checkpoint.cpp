@@ -83,6 +83,11 @@ std::string serialize_checkpoint(const Config& config, const TrainingState& stat
   write_module(d, modules.d);
   archive.write("generator", g);
   archive.write("discriminator", d);
+  if (modules.g_ema) {
+    torch::serialize::OutputArchive ema;
+    write_module(ema, *modules.g_ema);
+    archive.write(kGeneratorEmaKey, ema);
+  }
   if (modules.opt_g && modules.opt_d) {
     torch::serialize::OutputArchive og, od;
     modules.opt_g->save(og);
@@ -107,6 +112,9 @@ CheckpointReader::CheckpointReader(const std::string& path, torch::Device device
   if (format != kCheckpointFormat)
     throw RuntimeError("checkpoint '" + path + "' has format version " + std::to_string(format) +
                        "; this ganpp reads version " + std::to_string(kCheckpointFormat));
+  origin_.format_version = format;
+  origin_.ganpp_version = read_scalar<std::string>(archive_, "ganpp_version", path);
+  origin_.libtorch_version = read_scalar<std::string>(archive_, "libtorch_version", path);
   try {
     config_ = config_from_json(Json::parse(read_scalar<std::string>(archive_, "config", path)));
     state_.classes = Json::parse(read_scalar<std::string>(archive_, "classes", path)).get<std::vector<std::string>>();
@@ -121,6 +129,8 @@ CheckpointReader::CheckpointReader(const std::string& path, torch::Device device
   state_.rng.device = read_tensor(archive_, "rng_device", path, /*required=*/false);
   if (state_.rng.device.defined()) state_.rng.device = state_.rng.device.cpu();
   state_.fixed_z = read_tensor(archive_, "fixed_z", path);
+  torch::serialize::InputArchive ema;
+  has_generator_ema_ = archive_.try_read(kGeneratorEmaKey, ema);
 }
 
 void CheckpointReader::load_networks(GeneratorBase& g, DiscriminatorBase& d) {
@@ -129,6 +139,13 @@ void CheckpointReader::load_networks(GeneratorBase& g, DiscriminatorBase& d) {
     throw RuntimeError("checkpoint '" + path_ + "' is incomplete: missing network weights");
   read_module(ga, g, "generator", path_);
   read_module(da, d, "discriminator", path_);
+}
+
+void CheckpointReader::load_generator_ema(GeneratorBase& g) {
+  torch::serialize::InputArchive archive;
+  if (!archive_.try_read(kGeneratorEmaKey, archive))
+    throw RuntimeError("checkpoint '" + path_ + "' holds no EMA weights of the generator");
+  read_module(archive, g, "generator", path_);
 }
 
 void CheckpointReader::load_optimizers(torch::optim::Optimizer& opt_g, torch::optim::Optimizer& opt_d) {

@@ -17,5 +17,7 @@ Command add_train(CLI::App& app);
 Command add_sample(CLI::App& app);
 Command add_interpolate(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_inspect(CLI::App& app);
+Command add_export(CLI::App& app);
 
 }  // namespace ganpp::cli

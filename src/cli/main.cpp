@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose", verbose, "show full LibTorch errors (with backtraces)");
   app.set_version_flag("--version", "ganpp " + ganpp_version() + " (LibTorch " + libtorch_version() + ")");
   const cli::Command commands[] = {cli::add_train(app), cli::add_sample(app), cli::add_interpolate(app),
-                                     cli::add_bench(app)};
+                                     cli::add_bench(app),
+                                     cli::add_inspect(app),
+                                     cli::add_export(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "ganpp/export.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/sample.hpp"
 
@@ -16,13 +17,15 @@ struct SampleFlags {
   uint64_t seed = 0;
   std::string grid;
   std::string dir;
+  std::string tensors;
   DeviceFlags device;
 };
 
 int run_sample(SampleFlags& f) {
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
-  const auto images = generate(*loaded.g, random_latents(f.n, loaded.config.model.z_dim, f.seed), device);
+  const auto z = random_latents(f.n, loaded.config.model.z_dim, f.seed);
+  const auto images = generate(*loaded.g, z, device);
   std::string grid = f.grid;
   if (grid.empty() && f.dir.empty()) {
     grid = "grid.png";
@@ -35,6 +38,10 @@ int run_sample(SampleFlags& f) {
   if (!f.dir.empty()) {
     write_image_files(f.dir, images);
     spdlog::info("wrote {} images to {}", f.n, f.dir);
+  }
+  if (!f.tensors.empty()) {
+    write_tensor_dict(f.tensors, {{"latents", z}, {"images", images.to(torch::kFloat)}});
+    spdlog::info("wrote {} (latents and images as float tensors, for torch.load)", f.tensors);
   }
   return 0;
 }
@@ -50,6 +57,9 @@ Command add_sample(CLI::App& app) {
   cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
   cmd->add_option("--grid", flags->grid, "write the samples as one grid PNG");
   cmd->add_option("--dir", flags->dir, "write one PNG per sample into this folder (000000.png, ...)");
+  cmd->add_option("--tensors", flags->tensors,
+                  "also write {latents, images} (float, images in [-1, 1] before PNG rounding) as a .pt file "
+                  "that Python's torch.load reads");
   flags->device.add_to(*cmd);
   return {cmd, [flags] { return run_sample(*flags); }};
 }

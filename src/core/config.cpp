@@ -162,10 +162,16 @@ void read_adam(ObjectReader& r, AdamConfig& a) {
   r.real("lr", a.lr, 1e-12, 10.0);
   r.betas("betas", a.betas);
   r.real("weight_decay", a.weight_decay, 0.0, 1.0);
+  r.real("clip_grad_norm", a.clip_grad_norm, 0.0, 1e9);
+  r.real("clip_grad_value", a.clip_grad_value, 0.0, 1e9);
 }
 
 Json adam_to_json(const AdamConfig& a) {
-  return Json{{"lr", a.lr}, {"betas", {a.betas[0], a.betas[1]}}, {"weight_decay", a.weight_decay}};
+  return Json{{"lr", a.lr},
+              {"betas", {a.betas[0], a.betas[1]}},
+              {"weight_decay", a.weight_decay},
+              {"clip_grad_norm", a.clip_grad_norm},
+              {"clip_grad_value", a.clip_grad_value}};
 }
 
 }  // namespace
@@ -206,6 +212,7 @@ Config config_from_json(const Json& json) {
   root.object("optim", [&](ObjectReader& r) {
     r.object("g", [&](ObjectReader& g) { read_adam(g, c.optim.g); });
     r.object("d", [&](ObjectReader& d) { read_adam(d, c.optim.d); });
+    r.choice("lr_decay", c.optim.lr_decay, {"none", "linear"});
   });
   root.object("train", [&](ObjectReader& r) {
     r.integer("steps", c.train.steps, 1);
@@ -218,6 +225,7 @@ Config config_from_json(const Json& json) {
     r.integer("sample_count", c.train.sample_count, 1, 4096);
     r.integer("sample_nrow", c.train.sample_nrow, 1, 4096);
     r.choice("precision", c.train.precision, {"fp32", "bf16"});
+    r.real("ema", c.train.ema, 0.0, 1.0, /*max_inclusive=*/false);
   });
   root.ignore("run");
   root.finish();
@@ -243,7 +251,7 @@ Json config_to_json(const Config& c) {
                {"label_smoothing", c.loss.label_smoothing},
                {"clip", c.loss.clip},
                {"margin", c.loss.margin}};
-  j["optim"] = {{"g", adam_to_json(c.optim.g)}, {"d", adam_to_json(c.optim.d)}};
+  j["optim"] = {{"g", adam_to_json(c.optim.g)}, {"d", adam_to_json(c.optim.d)}, {"lr_decay", c.optim.lr_decay}};
   j["train"] = {{"steps", c.train.steps},
                 {"batch_size", c.train.batch_size},
                 {"seed", c.train.seed},
@@ -253,7 +261,8 @@ Json config_to_json(const Config& c) {
                 {"keep_checkpoints", c.train.keep_checkpoints},
                 {"sample_count", c.train.sample_count},
                 {"sample_nrow", c.train.sample_nrow},
-                {"precision", c.train.precision}};
+                {"precision", c.train.precision},
+                {"ema", c.train.ema}};
   return j;
 }
 

@@ -26,6 +26,9 @@ LoadedGenerator load_generator(const std::string& path, torch::Device device) {
   nets.g->to(device);
   nets.d->to(device);
   reader.load_networks(*nets.g, *nets.d);
+  // A run that keeps a moving average samples from it (as its grids did).
+  out.ema = reader.has_generator_ema();
+  if (out.ema) reader.load_generator_ema(*nets.g);
   nets.g->eval();
   out.g = nets.g;
   return out;

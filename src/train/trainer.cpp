@@ -38,6 +38,34 @@ void clip_weights(torch::nn::Module& module, double c) {
   for (auto& p : module.parameters()) p.clamp_(-c, c);
 }
 
+// Gradient clipping without a host sync (LibTorch's clip_grad_norm_ reads the norm back with .item()).
+void clip_grads(torch::nn::Module& module, const AdamConfig& c) {
+  if (c.clip_grad_value <= 0 && c.clip_grad_norm <= 0) return;
+  std::vector<torch::Tensor> grads;
+  for (auto& p : module.parameters())
+    if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  if (grads.empty()) return;
+  torch::NoGradGuard no_grad;
+  if (c.clip_grad_value > 0)
+    for (auto& g : grads) g.clamp_(-c.clip_grad_value, c.clip_grad_value);
+  if (c.clip_grad_norm > 0) {
+    std::vector<torch::Tensor> norms;
+    for (const auto& g : grads) norms.push_back(g.norm());
+    const auto scale = (c.clip_grad_norm / (torch::stack(norms).norm() + 1e-6)).clamp_max(1.0);
+    for (auto& g : grads) g.mul_(scale);
+  }
+}
+
+// The learning rate of step `step` (0-based) under optim.lr_decay.
+double scheduled_lr(double base, const std::string& decay, int64_t step, int64_t steps) {
+  if (decay == "linear") return base * (1.0 - static_cast<double>(step) / static_cast<double>(steps));
+  return base;
+}
+
+void set_lr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
 void set_requires_grad(torch::nn::Module& module, bool on) {
   for (auto& p : module.parameters()) p.set_requires_grad(on);
 }
@@ -58,6 +86,22 @@ Trainer::Trainer(const Config& config, torch::Device device)
     to_channels_last(*nets_.g);
     to_channels_last(*nets_.d);
   }
+  if (config_.train.ema > 0) {
+    // A second generator for the average, built without drawing from the training RNG streams.
+    const RngState rng = capture_rng(device_);
+    ema_g_ = build_networks(config_).g;
+    restore_rng(rng, device_);
+    ema_g_->to(device_);
+    if (device_.is_cuda()) to_channels_last(*ema_g_);
+    torch::NoGradGuard no_grad;
+    const auto src = nets_.g->parameters();
+    auto dst = ema_g_->parameters();
+    for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]).set_requires_grad(false);
+    const auto src_b = nets_.g->buffers();
+    auto dst_b = ema_g_->buffers();
+    for (size_t i = 0; i < src_b.size(); ++i) dst_b[i].copy_(src_b[i]);
+    ema_g_->eval();
+  }
   opt_g_ = make_adam(*nets_.g, config_.optim.g);
   opt_d_ = make_adam(*nets_.d, config_.optim.d);
   auto gen = make_generator(config_.train.seed, kFixedLatentStream);
@@ -69,6 +113,12 @@ Trainer::Trainer(const Config& config, torch::Device device)
 void Trainer::restore(CheckpointReader& checkpoint) {
   checkpoint.load_networks(*nets_.g, *nets_.d);
   checkpoint.load_optimizers(*opt_g_, *opt_d_);
+  if (ema_g_) {
+    if (!checkpoint.has_generator_ema())
+      throw RuntimeError("checkpoint '" + checkpoint.path() + "' has no EMA generator although train.ema = " +
+                         std::to_string(config_.train.ema));
+    checkpoint.load_generator_ema(*ema_g_);
+  }
   const TrainingState& state = checkpoint.state();
   step_ = state.step;
   fixed_z_ = state.fixed_z.to(device_);
@@ -83,6 +133,9 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
   const bool reuse_fake = reals.size() == 1;
   StepStats stats;
   torch::Tensor fake;
+  // A function of the step alone, so a resumed run follows the same schedule.
+  set_lr(*opt_g_, scheduled_lr(config_.optim.g.lr, config_.optim.lr_decay, step_, config_.train.steps));
+  set_lr(*opt_d_, scheduled_lr(config_.optim.d.lr, config_.optim.lr_decay, step_, config_.train.steps));
 
   for (const auto& batch_images : reals) {
     const auto real = device_.is_cuda() ? batch_images.contiguous(at::MemoryFormat::ChannelsLast) : batch_images;
@@ -108,6 +161,7 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
     }
     clear_grads(*opt_d_);
     loss_d.backward();
+    clip_grads(*nets_.d, config_.optim.d);
     opt_d_->step();
     if (loss_.clip_weights) clip_weights(*nets_.d, config_.loss.clip);
     stats.loss_d = loss_d.detach();
@@ -131,7 +185,9 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
   clear_grads(*opt_g_);
   loss_g.backward();
   set_requires_grad(*nets_.d, true);
+  clip_grads(*nets_.g, config_.optim.g);
   opt_g_->step();
+  update_ema();
   stats.loss_g = loss_g.detach();
   ++step_;
 
@@ -143,11 +199,25 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
   return stats;
 }
 
+// ema = decay * ema + (1 - decay) * weights after every generator step; batch-norm statistics are copied.
+void Trainer::update_ema() {
+  if (!ema_g_) return;
+  torch::NoGradGuard no_grad;
+  const auto src = nets_.g->parameters();
+  auto dst = ema_g_->parameters();
+  for (size_t i = 0; i < src.size(); ++i) dst[i].lerp_(src[i], 1.0 - config_.train.ema);
+  const auto src_b = nets_.g->buffers();
+  auto dst_b = ema_g_->buffers();
+  for (size_t i = 0; i < src_b.size(); ++i) dst_b[i].copy_(src_b[i]);
+}
+
 torch::Tensor Trainer::sample_grid() {
   torch::NoGradGuard no_grad;
-  nets_.g->eval();
-  const auto images = nets_.g->forward(fixed_z_);
-  nets_.g->train();
+  GeneratorBase& g = ema_g_ ? *ema_g_ : *nets_.g;
+  const bool was_training = g.is_training();
+  g.eval();
+  const auto images = g.forward(fixed_z_);
+  g.train(was_training);
   return make_grid(images, config_.train.sample_nrow);
 }
 
@@ -174,7 +244,7 @@ void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data
   state.fixed_z = fixed_z_;
   state.classes = classes;
   const std::string bytes =
-      serialize_checkpoint(config_, state, TrainingModules{*nets_.g, *nets_.d, opt_g_.get(), opt_d_.get()});
+      serialize_checkpoint(config_, state, TrainingModules{*nets_.g, *nets_.d, opt_g_.get(), opt_d_.get(), ema_g_.get()});
   write_file_atomic(checkpoint_path(run_dir, step_), bytes);
   write_file_atomic(latest_checkpoint_path(run_dir), bytes);
   prune_checkpoints(run_dir, config_.train.keep_checkpoints);
