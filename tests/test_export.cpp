@@ -79,6 +79,7 @@ class ExportTest : public ::testing::Test {
     mlp_ = train("mlp16", {"data.path=" + root_ + "/data16", "data.image_size=16", "model.arch=mlp",
                            "model.g.hidden=[16,24]", "model.d.hidden=[16]"});
     dcgan32_ = train("dcgan32", {"data.path=" + root_ + "/data32", "data.image_size=32"});
+    ema_ = train("ema16", {"data.path=" + root_ + "/data16", "data.image_size=16", "train.ema=0.9"});
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
 
@@ -118,9 +119,9 @@ class ExportTest : public ::testing::Test {
     fs::remove_all(dir);
   }
 
-  static std::string root_, dcgan_, mlp_, dcgan32_;
+  static std::string root_, dcgan_, mlp_, dcgan32_, ema_;
 };
-std::string ExportTest::root_, ExportTest::dcgan_, ExportTest::mlp_, ExportTest::dcgan32_;
+std::string ExportTest::root_, ExportTest::dcgan_, ExportTest::mlp_, ExportTest::dcgan32_, ExportTest::ema_;
 
 int64_t generator_parameters(const ganpp::Json& config) {
   return ganpp::count_parameters(*ganpp::build_networks(ganpp::config_from_json(config)).g);
@@ -225,6 +226,14 @@ TEST_F(ExportTest, PythonLoaderMatchesSampleForMlp) {
 TEST_F(ExportTest, PythonLoaderMatchesSampleForDcganAtAPowerOfTwo) {
   if (!python_has_torch()) GTEST_SKIP() << kPython << " has no torch (Debian: apt-get install python3-torch)";
   expect_python_loader_matches_sample(dcgan32_);
+}
+
+TEST_F(ExportTest, EmaRunIsInspectedAndExportedWithItsAverage) {
+  EXPECT_EQ(inspect_json(ema_)["ema"], true);
+  const auto r = run_ganpp({"inspect", ema_});
+  EXPECT_TRUE(contains(r.out, "EMA weights     yes")) << r.out;
+  if (!python_has_torch()) GTEST_SKIP() << kPython << " has no torch (Debian: apt-get install python3-torch)";
+  expect_python_loader_matches_sample(ema_);  // sample draws from the average too
 }
 
 }  // namespace
