@@ -20,6 +20,7 @@ struct LoadedGenerator {
   std::vector<std::string> classes;
   int64_t step = 0;
   bool ema = false;  ///< the weights are the generator's moving average
+  std::string ganpp_version;  ///< the ganpp that wrote the checkpoint
 };
 
 /// Loads the generator of a checkpoint file or run directory onto `device`.

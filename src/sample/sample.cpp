@@ -22,6 +22,7 @@ LoadedGenerator load_generator(const std::string& path, torch::Device device) {
   out.config = reader.config();
   out.classes = reader.state().classes;
   out.step = reader.state().step;
+  out.ganpp_version = reader.origin().ganpp_version;
   Networks nets = build_networks(out.config);
   nets.g->to(device);
   nets.d->to(device);

@@ -32,6 +32,22 @@ void clear_grads(torch::optim::Optimizer& optimizer) {
     for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
 }
 
+// dst = keep * dst + (1 - keep) * src for parameters (keep = 0 copies), buffers copied: the EMA update.
+void blend_into(torch::nn::Module& dst, const torch::nn::Module& src, double keep) {
+  torch::NoGradGuard no_grad;
+  const auto from = src.parameters();
+  auto to = dst.parameters();
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (keep == 0.0)
+      to[i].copy_(from[i]);
+    else
+      to[i].lerp_(from[i], 1.0 - keep);
+  }
+  const auto from_b = src.buffers();
+  auto to_b = dst.buffers();
+  for (size_t i = 0; i < from_b.size(); ++i) to_b[i].copy_(from_b[i]);
+}
+
 // WGAN's Lipschitz constraint by weight clipping (Arjovsky et al. 2017).
 void clip_weights(torch::nn::Module& module, double c) {
   torch::NoGradGuard no_grad;
@@ -93,13 +109,8 @@ Trainer::Trainer(const Config& config, torch::Device device)
     restore_rng(rng, device_);
     ema_g_->to(device_);
     if (device_.is_cuda()) to_channels_last(*ema_g_);
-    torch::NoGradGuard no_grad;
-    const auto src = nets_.g->parameters();
-    auto dst = ema_g_->parameters();
-    for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]).set_requires_grad(false);
-    const auto src_b = nets_.g->buffers();
-    auto dst_b = ema_g_->buffers();
-    for (size_t i = 0; i < src_b.size(); ++i) dst_b[i].copy_(src_b[i]);
+    for (auto& p : ema_g_->parameters()) p.set_requires_grad(false);
+    blend_into(*ema_g_, *nets_.g, /*keep=*/0.0);
     ema_g_->eval();
   }
   opt_g_ = make_adam(*nets_.g, config_.optim.g);
@@ -201,14 +212,7 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
 
 // ema = decay * ema + (1 - decay) * weights after every generator step; batch-norm statistics are copied.
 void Trainer::update_ema() {
-  if (!ema_g_) return;
-  torch::NoGradGuard no_grad;
-  const auto src = nets_.g->parameters();
-  auto dst = ema_g_->parameters();
-  for (size_t i = 0; i < src.size(); ++i) dst[i].lerp_(src[i], 1.0 - config_.train.ema);
-  const auto src_b = nets_.g->buffers();
-  auto dst_b = ema_g_->buffers();
-  for (size_t i = 0; i < src_b.size(); ++i) dst_b[i].copy_(src_b[i]);
+  if (ema_g_) blend_into(*ema_g_, *nets_.g, /*keep=*/config_.train.ema);
 }
 
 torch::Tensor Trainer::sample_grid() {
