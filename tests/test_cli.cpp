@@ -191,4 +191,33 @@ TEST_F(CliTest, InterpolateWritesStripAndFrames) {
   fs::remove_all(dir);
 }
 
+TEST_F(CliTest, TrainingPrintsSetupAndPlainProgressLinesWithoutATerminal) {
+  const std::string dir = temp_dir("cli-progress");
+  const auto r = run_ganpp(with_tiny({"train", "--out", dir + "/run", "--set", "train.steps=4", "--set",
+                                      "train.log_every=2", "--no-progress"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string& part : std::vector<std::string>{"device: cpu (1 threads)", "classes: 0, 1, 2", "G ", "parameters",
+                                 "run directory: " + dir + "/run", "step 2/4", "step 4/4", "ETA", "grad D",
+                                 "diversity"})
+    EXPECT_TRUE(contains(r.out, part)) << part << " in:\n" << r.out;
+  EXPECT_FALSE(contains(r.err, "\r")) << "no in-place redraws without a terminal";
+  fs::remove_all(dir);
+}
+
+TEST_F(CliTest, ReportIsWrittenDuringTrainingAndRebuiltByTheReportCommand) {
+  ASSERT_TRUE(fs::exists(run_ + "/report.html"));
+  const auto before = slurp(run_ + "/report.html");
+  EXPECT_TRUE(contains(before, "<svg")) << before.substr(0, 500);
+  EXPECT_TRUE(contains(before, "samples/step_000003.png"));
+  fs::remove(run_ + "/report.html");
+  const auto r = run_ganpp({"report", run_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(slurp(run_ + "/report.html"), before);
+  const std::string empty = temp_dir("cli-report");
+  expect_error(run_ganpp({"report", empty}), 1, {"no log.jsonl", empty});
+  expect_error(run_ganpp({"report", empty + "/missing"}), 1, {"missing", "not a folder"});
+  EXPECT_EQ(run_ganpp({"report"}).code, 2);
+  fs::remove_all(empty);
+}
+
 }  // namespace

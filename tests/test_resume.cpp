@@ -122,6 +122,11 @@ TEST_P(ResumeTest, SplitRunEqualsStraightRun) {
 
   // Every non-timing log value at the common steps, and no record after the cut is duplicated.
   const auto la = log_by_step(straight), lb = log_by_step(split);
+  // The health signals are among the compared values: gradient norms in every record, the diversity
+  // at grid steps (which are logged too), and the warnings they raise.
+  ASSERT_TRUE(la.count(4) && la.count(5));
+  EXPECT_TRUE(la.at(4).contains("grad_norm_d") && la.at(4).contains("grad_norm_g"));
+  EXPECT_TRUE(la.at(5).contains("diversity"));
   for (const auto& [step, record] : la) {
     ASSERT_TRUE(lb.count(step)) << "step " << step;
     EXPECT_EQ(record.dump(), lb.at(step).dump()) << "log at step " << step;

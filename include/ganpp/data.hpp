@@ -61,6 +61,7 @@ class DataStream {
   DataPosition position() const { return pos_; }
   void seek(DataPosition pos);
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  const Dataset& dataset() const { return data_; }
 
  private:
   void shuffle();

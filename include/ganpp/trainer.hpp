@@ -23,7 +23,12 @@ struct StepStats {
   torch::Tensor d_real;   ///< mean D(x): probability for logit losses, critic value for Wasserstein ones
   torch::Tensor d_fake;   ///< mean D(G(z)) likewise
   torch::Tensor penalty;  ///< gradient penalty (undefined when the loss has none)
+  torch::Tensor grad_norm_d;  ///< L2 norm of the critic's gradients in the last critic step, before clipping
+  torch::Tensor grad_norm_g;  ///< L2 norm of the generator's gradients, before clipping
 };
+
+class HealthMonitor;
+class Progress;
 
 class Trainer {
  public:
@@ -41,6 +46,11 @@ class Trainer {
 
   /// Renders the fixed-latent grid without touching training state (eval mode, no RNG drawn).
   torch::Tensor sample_grid();
+  /// The fixed-latent images [N, C, H, W] of that grid, untiled.
+  torch::Tensor sample_images();
+
+  /// Where run() keeps a live progress line (a terminal), or null (the default) for log lines only.
+  void set_progress_output(std::ostream* live) { progress_out_ = live; }
 
   int64_t step() const { return step_; }
   const Config& config() const { return config_; }
@@ -53,7 +63,8 @@ class Trainer {
 
  private:
   void save_checkpoint(const std::string& run_dir, const DataStream& data, const std::vector<std::string>& classes);
-  void log(const std::string& run_dir, const StepStats& stats, const DataStream& data, double images_per_s);
+  void log(const std::string& run_dir, const StepStats& stats, const DataStream& data, double images_per_s,
+           const torch::Tensor& grid_images, HealthMonitor& health, Progress& progress);
   void check_finite(const std::string& run_dir);
   void update_ema();
 
@@ -67,6 +78,7 @@ class Trainer {
   int64_t step_ = 0;
   torch::Tensor first_bad_step_;  ///< first step with a non-finite loss, -1 while none (stays on the device)
   torch::Tensor bad_losses_;      ///< [loss_d, loss_g] of that step
+  std::ostream* progress_out_ = nullptr;
 };
 
 }  // namespace ganpp

@@ -19,5 +19,6 @@ Command add_interpolate(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_inspect(CLI::App& app);
 Command add_export(CLI::App& app);
+Command add_report(CLI::App& app);
 
 }  // namespace ganpp::cli

@@ -1,4 +1,6 @@
 // `ganpp train`: a new run from a config, or `--resume` of an existing one.
+#include <unistd.h>
+
 #include <filesystem>
 #include <iostream>
 
@@ -23,6 +25,7 @@ struct TrainFlags {
   std::vector<std::string> sets;
   int64_t seed = -1;
   bool dry_run = false;
+  bool no_progress = false;
   DeviceFlags device;
 };
 
@@ -44,11 +47,21 @@ void announce(const Config& config, const Networks& nets, const Dataset& data, c
               int threads, const std::string& run_dir) {
   spdlog::info("device: {}", describe_device(device, threads));
   const auto s = data.images.sizes();
-  spdlog::info("data: {} ({} images of {}x{}x{}{})", data.source, s[0], s[1], s[2], s[3],
-               data.classes.empty() ? "" : ", " + std::to_string(data.classes.size()) + " classes");
+  std::string classes;
+  for (size_t i = 0; i < data.classes.size() && i < 12; ++i) classes += (i ? ", " : ": ") + data.classes[i];
+  if (data.classes.size() > 12) classes += ", ...";
+  spdlog::info("data: {} ({} images of {}x{}x{} (CxHxW), {})", data.source, s[0], s[1], s[2], s[3],
+               data.classes.empty() ? std::string("unlabelled")
+                                    : std::to_string(data.classes.size()) + " classes" + classes);
   spdlog::info("model: {} G {} parameters, D {} parameters; loss {}", config.model.arch, count_parameters(*nets.g),
                count_parameters(*nets.d), config.loss.kind);
-  spdlog::info("run directory: {}", run_dir);
+  spdlog::info("run directory: {} (report: {}/report.html)", run_dir, run_dir);
+}
+
+// The in-place progress line goes to stderr when it is a terminal and --no-progress is not given;
+// otherwise the periodic log lines (with ETA) are the progress.
+void setup_progress(Trainer& trainer, bool no_progress) {
+  if (!no_progress && ::isatty(STDERR_FILENO)) trainer.set_progress_output(&std::cerr);
 }
 
 int train_new(TrainFlags& f) {
@@ -71,6 +84,7 @@ int train_new(TrainFlags& f) {
   announce(config, trainer.networks(), data, device, f.device.threads, run_dir);
   write_run_config(run_dir, config, run_info(device, f.device.threads));
   DataStream stream(data, config.train.batch_size, config.train.seed, config.data.hflip, device);
+  setup_progress(trainer, f.no_progress);
   trainer.run(stream, run_dir, data.classes);
   spdlog::info("done: {} steps; run directory: {}", trainer.step(), run_dir);
   return 0;
@@ -114,6 +128,7 @@ int train_resume(TrainFlags& f) {
   write_run_config(run_dir, config, run_info(device, f.device.threads));
   DataStream stream(data, config.train.batch_size, config.train.seed, config.data.hflip, device);
   stream.seek(checkpoint.state().data);
+  setup_progress(trainer, f.no_progress);
   trainer.run(stream, run_dir, data.classes);
   spdlog::info("done: {} steps; run directory: {}", trainer.step(), run_dir);
   return 0;
@@ -130,6 +145,8 @@ Command add_train(CLI::App& app) {
   cmd->add_option("--set", flags->sets, "override a config value: KEY=VALUE, VALUE parsed as JSON (repeatable)");
   cmd->add_option("--seed", flags->seed, "shortcut for --set train.seed=N")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--dry-run", flags->dry_run, "print the resolved config and the networks, then exit");
+  cmd->add_flag("--no-progress", flags->no_progress,
+                "no live progress line on a terminal (the periodic log lines remain)");
   flags->device.add_to(*cmd);
   return {cmd, [flags] { return flags->resume.empty() ? train_new(*flags) : train_resume(*flags); }};
 }

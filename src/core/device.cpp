@@ -3,12 +3,16 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
+#ifdef GANPP_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 #include "ganpp/errors.hpp"
 
@@ -53,6 +57,16 @@ int configure_threads(int requested) {
 
 std::string describe_device(const torch::Device& device, int threads) {
   if (device.is_cpu()) return "cpu (" + std::to_string(threads) + " threads)";
+#ifdef GANPP_CUDA
+  if (device.is_cuda()) {
+    const int index = device.has_index() ? device.index() : 0;
+    const cudaDeviceProp* p = at::cuda::getDeviceProperties(index);
+    char memory[32];
+    std::snprintf(memory, sizeof(memory), "%.1f GiB", static_cast<double>(p->totalGlobalMem) / (1 << 30));
+    return "cuda:" + std::to_string(index) + " (" + p->name + ", " + memory + ", compute capability " +
+           std::to_string(p->major) + "." + std::to_string(p->minor) + ")";
+  }
+#endif
   return device.str();
 }
 

@@ -10,8 +10,11 @@
 #include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
+#include "ganpp/health.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/layers.hpp"
+#include "ganpp/progress.hpp"
+#include "ganpp/report.hpp"
 #include "ganpp/rng.hpp"
 #include "ganpp/run_dir.hpp"
 
@@ -55,19 +58,18 @@ void clip_weights(torch::nn::Module& module, double c) {
 }
 
 // Gradient clipping without a host sync (LibTorch's clip_grad_norm_ reads the norm back with .item()).
-void clip_grads(torch::nn::Module& module, const AdamConfig& c) {
-  if (c.clip_grad_value <= 0 && c.clip_grad_norm <= 0) return;
+// `norm` is grad_norm(module) before clipping, reused when no value clipping changed the gradients.
+void clip_grads(torch::nn::Module& module, const AdamConfig& c, const torch::Tensor& norm) {
+  if ((c.clip_grad_value <= 0 && c.clip_grad_norm <= 0) || !norm.defined()) return;
   std::vector<torch::Tensor> grads;
   for (auto& p : module.parameters())
     if (p.grad().defined()) grads.push_back(p.mutable_grad());
-  if (grads.empty()) return;
   torch::NoGradGuard no_grad;
   if (c.clip_grad_value > 0)
     for (auto& g : grads) g.clamp_(-c.clip_grad_value, c.clip_grad_value);
   if (c.clip_grad_norm > 0) {
-    std::vector<torch::Tensor> norms;
-    for (const auto& g : grads) norms.push_back(g.norm());
-    const auto scale = (c.clip_grad_norm / (torch::stack(norms).norm() + 1e-6)).clamp_max(1.0);
+    const auto total = c.clip_grad_value > 0 ? grad_norm(module) : norm;
+    const auto scale = (c.clip_grad_norm / (total + 1e-6)).clamp_max(1.0);
     for (auto& g : grads) g.mul_(scale);
   }
 }
@@ -87,6 +89,12 @@ void set_requires_grad(torch::nn::Module& module, bool on) {
 }
 
 double scalar(const torch::Tensor& t) { return t.defined() ? t.item<double>() : NAN; }
+
+// Fractional passes over the data.
+double epoch_of(const DataStream& data) {
+  const DataPosition pos = data.position();
+  return pos.epoch + static_cast<double>(pos.position) / data.batches_per_epoch();
+}
 
 }  // namespace
 
@@ -172,7 +180,8 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
     }
     clear_grads(*opt_d_);
     loss_d.backward();
-    clip_grads(*nets_.d, config_.optim.d);
+    stats.grad_norm_d = grad_norm(*nets_.d);
+    clip_grads(*nets_.d, config_.optim.d, stats.grad_norm_d);
     opt_d_->step();
     if (loss_.clip_weights) clip_weights(*nets_.d, config_.loss.clip);
     stats.loss_d = loss_d.detach();
@@ -196,7 +205,8 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
   clear_grads(*opt_g_);
   loss_g.backward();
   set_requires_grad(*nets_.d, true);
-  clip_grads(*nets_.g, config_.optim.g);
+  stats.grad_norm_g = grad_norm(*nets_.g);
+  clip_grads(*nets_.g, config_.optim.g, stats.grad_norm_g);
   opt_g_->step();
   update_ema();
   stats.loss_g = loss_g.detach();
@@ -215,15 +225,17 @@ void Trainer::update_ema() {
   if (ema_g_) blend_into(*ema_g_, *nets_.g, /*keep=*/config_.train.ema);
 }
 
-torch::Tensor Trainer::sample_grid() {
+torch::Tensor Trainer::sample_images() {
   torch::NoGradGuard no_grad;
   GeneratorBase& g = ema_g_ ? *ema_g_ : *nets_.g;
   const bool was_training = g.is_training();
   g.eval();
   const auto images = g.forward(fixed_z_);
   g.train(was_training);
-  return make_grid(images, config_.train.sample_nrow);
+  return images;
 }
+
+torch::Tensor Trainer::sample_grid() { return make_grid(sample_images(), config_.train.sample_nrow); }
 
 void Trainer::check_finite(const std::string& run_dir) {
   const int64_t bad = first_bad_step_.item<int64_t>();
@@ -254,10 +266,9 @@ void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data
   prune_checkpoints(run_dir, config_.train.keep_checkpoints);
 }
 
-void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStream& data, double images_per_s) {
-  check_finite(run_dir);
-  const DataPosition pos = data.position();
-  const double epoch = pos.epoch + static_cast<double>(pos.position) / data.batches_per_epoch();
+void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStream& data, double images_per_s,
+                  const torch::Tensor& grid_images, HealthMonitor& health, Progress& progress) {
+  const double epoch = epoch_of(data);
   Json record = {{"step", step_},
                  {"epoch", std::round(epoch * 1000) / 1000},
                  {"loss_d", scalar(s.loss_d)},
@@ -271,7 +282,15 @@ void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStre
     record["critic_fake"] = scalar(s.d_fake);
   }
   if (s.penalty.defined()) record["gp"] = scalar(s.penalty);
+  record["grad_norm_d"] = scalar(s.grad_norm_d);
+  record["grad_norm_g"] = scalar(s.grad_norm_g);
+  if (grid_images.defined()) {
+    record["diversity"] = scalar(mean_pairwise_distance(grid_images));
+    record["diversity_real"] = health.real_diversity();
+  }
   record["images_per_s"] = std::round(images_per_s * 10) / 10;
+  const std::vector<std::string> warnings = health.observe(record);
+  if (!warnings.empty()) record["warnings"] = warnings;
   append_log(run_dir, record);
 
   std::string line = fmt::format("step {}/{} epoch {:.2f} loss_d {:.4f} loss_g {:.4f}", step_, config_.train.steps,
@@ -282,28 +301,46 @@ void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStre
     line += fmt::format(" critic real {:.4f} fake {:.4f}", scalar(s.d_real), scalar(s.d_fake));
   if (loss_.wasserstein) line += fmt::format(" W {:.4f}", scalar(s.d_real) - scalar(s.d_fake));
   if (s.penalty.defined()) line += fmt::format(" gp {:.4f}", scalar(s.penalty));
-  spdlog::info("{} | {:.1f} img/s", line, images_per_s);
+  line += fmt::format(" | grad D {:.3g} G {:.3g}", scalar(s.grad_norm_d), scalar(s.grad_norm_g));
+  if (record.contains("diversity"))
+    line += fmt::format(" | diversity {:.4f} (real {:.4f})", record["diversity"].get<double>(), health.real_diversity());
+  progress.clear();
+  spdlog::info("{} | {:.1f} img/s ETA {}", line, images_per_s, format_duration(progress.eta_seconds(step_)));
+  for (const auto& w : warnings) spdlog::warn("warning: {}", w);
+  progress.set_losses(scalar(s.loss_d), scalar(s.loss_g));
 }
 
 void Trainer::run(DataStream& data, const std::string& run_dir, const std::vector<std::string>& classes) {
   const TrainConfig& t = config_.train;
   using Clock = std::chrono::steady_clock;
+  HealthMonitor health(loss_.logits, real_image_diversity(data.dataset().images, t.sample_count));
+  health.replay(log_path(run_dir));  // a resumed run continues the warning state where its log stops
+  Progress progress(progress_out_, step_, t.steps);
   auto interval_start = Clock::now();
   int64_t interval_images = 0;
   std::vector<torch::Tensor> reals(static_cast<size_t>(config_.loss.n_critic));
   while (step_ < t.steps) {
     for (auto& r : reals) r = data.next().images;
     const StepStats stats = train_step(reals);
-    interval_images += static_cast<int64_t>(reals.size()) * t.batch_size;
+    const int64_t images = static_cast<int64_t>(reals.size()) * t.batch_size;
+    interval_images += images;
+    progress.tick(step_, epoch_of(data), images);
     const bool last = step_ == t.steps;
-    if (step_ % t.log_every == 0 || last) {
+    const bool sample = step_ % t.sample_every == 0 || last;
+    // A grid step is also logged, so that its diversity has a record of its own step.
+    if (step_ % t.log_every == 0 || sample) {
       if (device_.is_cuda()) torch::cuda::synchronize();
       const double seconds = std::chrono::duration<double>(Clock::now() - interval_start).count();
-      log(run_dir, stats, data, interval_images / std::max(seconds, 1e-9));
+      check_finite(run_dir);
+      const torch::Tensor grid_images = sample ? sample_images() : torch::Tensor();
+      log(run_dir, stats, data, interval_images / std::max(seconds, 1e-9), grid_images, health, progress);
+      if (sample) {
+        write_png(sample_path(run_dir, step_), make_grid(grid_images, t.sample_nrow));
+        write_report(run_dir);
+      }
       interval_start = Clock::now();
       interval_images = 0;
     }
-    if (step_ % t.sample_every == 0 || last) write_png(sample_path(run_dir, step_), sample_grid());
     if (step_ % t.checkpoint_every == 0 || last) save_checkpoint(run_dir, data, classes);
   }
 }
