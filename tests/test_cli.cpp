@@ -1,4 +1,5 @@
 // Every CLI error path and the sampling commands, through the real binary: exit codes and messages.
+#include <gif_lib.h>
 #include <gtest/gtest.h>
 #include <stb_image.h>
 
@@ -158,6 +159,13 @@ TEST_F(CliTest, SampleWritesGridAndFiles) {
   EXPECT_EQ(w, 3 * 18 + 2);
   EXPECT_EQ(h, 2 * 18 + 2);
   EXPECT_EQ(c, 1);
+  // The latents of each export are saved next to it, for torch.load.
+  for (const std::string latents : {dir + "/g.latents.pt", dir + "/each/latents.pt"}) {
+    const std::string bytes = slurp(latents);
+    ASSERT_FALSE(bytes.empty()) << latents;
+    const auto dict = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict();
+    EXPECT_EQ(dict.at("latents").toTensor().sizes(), (std::vector<int64_t>{6, 8})) << latents;
+  }
   EXPECT_TRUE(fs::exists(dir + "/each/000000.png"));
   EXPECT_TRUE(fs::exists(dir + "/each/000005.png"));
   EXPECT_FALSE(fs::exists(dir + "/each/000006.png"));
@@ -186,8 +194,46 @@ TEST_F(CliTest, InterpolateWritesStripAndFrames) {
   EXPECT_EQ(h, 2 * 18 + 2);
   EXPECT_TRUE(fs::exists(dir + "/frames/000013.png"));
   EXPECT_FALSE(fs::exists(dir + "/frames/000014.png"));
+  for (const std::string latents : {dir + "/walk.latents.pt", dir + "/frames/latents.pt"}) {
+    const std::string bytes = slurp(latents);
+    ASSERT_FALSE(bytes.empty()) << latents;
+    const auto z = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict().at("latents");
+    EXPECT_EQ(z.toTensor().sizes(), (std::vector<int64_t>{14, 8})) << latents;
+  }
   expect_error(run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/x.png", "--mode", "cubic"}), 2,
                {"--mode"});
+  fs::remove_all(dir);
+}
+
+TEST_F(CliTest, InterpolateWritesAnAnimatedGifOfAllWalks) {
+  const std::string dir = temp_dir("cli-gif");
+  const auto r = run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/walk.png", "--points", "3", "--steps",
+                            "4", "--rows", "3", "--gif", dir + "/anim.gif", "--fps", "20", "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  int error = 0;
+  GifFileType* gif = DGifOpenFileName((dir + "/anim.gif").c_str(), &error);
+  ASSERT_NE(gif, nullptr) << GifErrorString(error);
+  ASSERT_EQ(DGifSlurp(gif), GIF_OK);
+  EXPECT_EQ(gif->ImageCount, 7);  // (points-1)*(steps-1)+1 frames
+  EXPECT_EQ(gif->SWidth, 2 * 18 + 2);  // 3 walks tiled 2 per row
+  EXPECT_EQ(gif->SHeight, 2 * 18 + 2);
+  GraphicsControlBlock gcb;
+  ASSERT_EQ(DGifSavedExtensionToGCB(gif, 0, &gcb), GIF_OK);
+  EXPECT_EQ(gcb.DelayTime, 5);  // 20 fps
+  // Frame 0's first walk is the strip's first image (grayscale palette: exact pixels).
+  int w = 0, h = 0, c = 0;
+  stbi_uc* strip = stbi_load((dir + "/walk.png").c_str(), &w, &h, &c, 1);
+  ASSERT_NE(strip, nullptr);
+  for (int y = 2; y < 18; ++y)
+    for (int x = 2; x < 18; ++x)
+      ASSERT_EQ(gif->SColorMap->Colors[gif->SavedImages[0].RasterBits[y * gif->SWidth + x]].Red, strip[y * w + x]);
+  stbi_image_free(strip);
+  DGifCloseFile(gif, nullptr);
+  EXPECT_TRUE(fs::exists(dir + "/anim.latents.pt"));
+  expect_error(run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/x.png", "--gif",
+                          dir + "/no/such/dir/a.gif", "--threads", "1"}),
+               1, {"a.gif"});
+  EXPECT_EQ(run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/x.png", "--fps", "0"}).code, 2);
   fs::remove_all(dir);
 }
 

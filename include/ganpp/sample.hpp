@@ -44,6 +44,15 @@ torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const st
 /// Frames per walk: (points - 1) * (steps - 1) + 1.
 int64_t walk_frames(int64_t points, int64_t steps);
 
+/// The frames of an animation of walks: `images` [rows * frames_per_walk, C, H, W] walk after walk (as
+/// walk_latents orders them) become [frames_per_walk, C, H', W'], frame k tiling every walk's k-th image
+/// in a near-square grid (ceil(sqrt(rows)) per row).
+torch::Tensor walk_animation(const torch::Tensor& images, int64_t rows, int64_t frames_per_walk);
+
+/// Where the latents of an export are saved: "walk.png" -> "walk.latents.pt" next to the file; for a
+/// folder of images, "DIR/latents.pt" inside it.
+std::string latents_path(const std::string& output, bool is_folder);
+
 /// Writes one PNG per image [N, C, H, W] into `dir` as 000000.png, 000001.png, ...
 void write_image_files(const std::string& dir, const torch::Tensor& images);
 

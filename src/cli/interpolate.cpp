@@ -1,10 +1,14 @@
-// `ganpp interpolate`: latent walks as a strip (one row per walk) and optionally one PNG per frame.
+// `ganpp interpolate`: latent walks as a strip (one row per walk), optionally one PNG per frame and an
+// animated GIF; the latents are saved next to each output.
+#include <cmath>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "ganpp/export.hpp"
+#include "ganpp/gif.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/sample.hpp"
 
@@ -20,8 +24,16 @@ struct InterpolateFlags {
   int64_t rows = 1;
   uint64_t seed = 0;
   std::string frames;
+  std::string gif;
+  double fps = 10;
   DeviceFlags device;
 };
+
+// The walk's latents as a dict {"latents": [N, z_dim]} that Python's torch.load reads.
+void save_latents(const std::string& path, const torch::Tensor& z) {
+  write_tensor_dict(path, {{"latents", z}});
+  spdlog::info("wrote {} (the latents, walk after walk)", path);
+}
 
 int run_interpolate(InterpolateFlags& f) {
   const torch::Device device = f.device.setup();
@@ -31,9 +43,17 @@ int run_interpolate(InterpolateFlags& f) {
   const int64_t per_walk = walk_frames(f.points, f.steps);
   write_png(f.out, make_grid(images, per_walk));
   spdlog::info("wrote {} ({} walk(s) of {} frames, {})", f.out, f.rows, per_walk, f.mode);
+  save_latents(latents_path(f.out, /*is_folder=*/false), z);
   if (!f.frames.empty()) {
     write_image_files(f.frames, images);
     spdlog::info("wrote {} frames to {}", images.size(0), f.frames);
+    save_latents(latents_path(f.frames, /*is_folder=*/true), z);
+  }
+  if (!f.gif.empty()) {
+    const int delay_cs = static_cast<int>(std::lround(100.0 / f.fps));
+    write_gif(f.gif, walk_animation(images, f.rows, per_walk), std::max(delay_cs, 1));
+    spdlog::info("wrote {} ({} frames at {} fps, every walk in each frame)", f.gif, per_walk, f.fps);
+    if (latents_path(f.gif, false) != latents_path(f.out, false)) save_latents(latents_path(f.gif, false), z);
   }
   return 0;
 }
@@ -51,6 +71,8 @@ Command add_interpolate(CLI::App& app) {
   cmd->add_option("--rows", flags->rows, "number of walks")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
   cmd->add_option("--frames", flags->frames, "also write one PNG per frame into this folder");
+  cmd->add_option("--gif", flags->gif, "also write an animated GIF: frame k shows every walk's k-th image");
+  cmd->add_option("--fps", flags->fps, "frames per second of the GIF")->capture_default_str()->check(CLI::Range(0.5, 100.0));
   flags->device.add_to(*cmd);
   return {cmd, [flags] { return run_interpolate(*flags); }};
 }

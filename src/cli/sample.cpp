@@ -1,4 +1,4 @@
-// `ganpp sample`: a grid PNG and/or one PNG per sample from a checkpoint.
+// `ganpp sample`: a grid PNG and/or one PNG per sample from a checkpoint, with the latents saved next to them.
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
@@ -34,10 +34,14 @@ int run_sample(SampleFlags& f) {
   if (!grid.empty()) {
     write_png(grid, make_grid(images, f.nrow));
     spdlog::info("wrote {} ({} samples, step {} of the checkpoint)", grid, f.n, loaded.step);
+    write_tensor_dict(latents_path(grid, /*is_folder=*/false), {{"latents", z}});
+    spdlog::info("wrote {} (the latents, for torch.load)", latents_path(grid, false));
   }
   if (!f.dir.empty()) {
     write_image_files(f.dir, images);
     spdlog::info("wrote {} images to {}", f.n, f.dir);
+    write_tensor_dict(latents_path(f.dir, /*is_folder=*/true), {{"latents", z}});
+    spdlog::info("wrote {} (the latents, for torch.load)", latents_path(f.dir, true));
   }
   if (!f.tensors.empty()) {
     write_tensor_dict(f.tensors, {{"latents", z}, {"images", images.to(torch::kFloat)}});

@@ -1,6 +1,7 @@
 // Generation from checkpoints: latents, batched eval-mode forward passes, walks and image files.
 #include "ganpp/sample.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include "ganpp/checkpoint.hpp"
@@ -80,6 +81,21 @@ torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const st
     }
   }
   return torch::stack(frames, /*dim=*/1).reshape({rows * walk_frames(points, steps), z_dim});
+}
+
+torch::Tensor walk_animation(const torch::Tensor& images, int64_t rows, int64_t frames_per_walk) {
+  TORCH_CHECK(images.dim() == 4 && images.size(0) == rows * frames_per_walk, "walk_animation: bad image count");
+  const auto per_walk = images.reshape({rows, frames_per_walk, images.size(1), images.size(2), images.size(3)});
+  const auto nrow = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(rows))));
+  std::vector<torch::Tensor> frames;
+  for (int64_t k = 0; k < frames_per_walk; ++k) frames.push_back(make_grid(per_walk.select(1, k), nrow));
+  return torch::stack(frames);
+}
+
+std::string latents_path(const std::string& output, bool is_folder) {
+  if (is_folder) return (fs::path(output) / "latents.pt").string();
+  fs::path p(output);
+  return p.replace_extension(".latents.pt").string();
 }
 
 void write_image_files(const std::string& dir, const torch::Tensor& images) {
