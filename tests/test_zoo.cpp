@@ -28,22 +28,6 @@ double largest_singular_value(const torch::Tensor& w, int64_t out_dim) {
   return at::linalg_svdvals(w.detach().movedim(out_dim, 0).flatten(1).to(torch::kFloat64))[0].item<double>();
 }
 
-Config tiny(const std::string& arch, const std::string& loss) {
-  Config c;
-  c.data.image_size = 16;
-  c.model.arch = arch;
-  c.model.z_dim = 8;
-  c.model.g.ngf = 4;
-  c.model.d.ndf = 4;
-  c.model.g.hidden = {16};
-  c.model.d.hidden = {16};
-  c.loss.kind = loss;
-  c.train.batch_size = 4;
-  c.train.sample_count = 4;
-  c.train.sample_nrow = 2;
-  return c;
-}
-
 Config conditional(Config c, const std::string& conditioning, int64_t classes = 3) {
   c.model.conditional = true;
   c.model.num_classes = classes;
@@ -90,7 +74,7 @@ TEST_F(ZooTest, SpectralNormIteratesOncePerTrainingForwardAndNeverInEvalMode) {
 }
 
 TEST_F(ZooTest, SpectralNormWorksWithTheGradientPenaltysDoubleBackward) {
-  Config c = tiny("dcgan", "wgan-gp");
+  Config c = tiny_config("dcgan", "wgan-gp");
   c.model.d.spectral_norm = true;
   Networks nets = build_networks(c);
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1, fake = torch::rand({4, 1, 16, 16}) * 2 - 1;
@@ -110,7 +94,7 @@ TEST_F(ZooTest, SpectralNormWorksWithTheGradientPenaltysDoubleBackward) {
 
 TEST_F(ZooTest, ConditionalGeneratorFollowsTheLabelAndNeedsIt) {
   for (const std::string arch : {"dcgan", "mlp"}) {
-    Networks nets = build_networks(conditional(tiny(arch, "bce"), "projection"));
+    Networks nets = build_networks(conditional(tiny_config(arch, "bce"), "projection"));
     nets.g->eval();
     const auto z = torch::randn({2, 8});
     const auto a = nets.g->forward(z, torch::tensor({0, 0}, torch::kInt64));
@@ -123,7 +107,7 @@ TEST_F(ZooTest, ConditionalGeneratorFollowsTheLabelAndNeedsIt) {
 }
 
 TEST_F(ZooTest, ProjectionAddsTheInnerProductOfTheClassEmbeddingAndTheFeatures) {
-  Networks nets = build_networks(conditional(tiny("mlp", "hinge"), "projection"));
+  Networks nets = build_networks(conditional(tiny_config("mlp", "hinge"), "projection"));
   nets.d->eval();
   const auto x = torch::randn({3, 1, 16, 16});
   const auto y0 = torch::zeros({3}, torch::kInt64), y2 = torch::full({3}, 2, torch::kInt64);
@@ -135,12 +119,12 @@ TEST_F(ZooTest, ProjectionAddsTheInnerProductOfTheClassEmbeddingAndTheFeatures) 
 }
 
 TEST_F(ZooTest, AuxiliaryClassifierGivesClassLogitsAndConcatWidensTheInput) {
-  Networks ac = build_networks(conditional(tiny("dcgan", "bce"), "ac", 5));
+  Networks ac = build_networks(conditional(tiny_config("dcgan", "bce"), "ac", 5));
   const auto out = ac.d->forward(torch::randn({4, 1, 16, 16}), torch::zeros({4}, torch::kInt64));
   EXPECT_EQ(out.class_logits.sizes(), (std::vector<int64_t>{4, 5}));
   EXPECT_EQ(out.score.sizes(), (std::vector<int64_t>{4}));
   // concat: the first conv sees 1 image channel + 5 label maps.
-  Networks concat = build_networks(conditional(tiny("dcgan", "bce"), "concat", 5));
+  Networks concat = build_networks(conditional(tiny_config("dcgan", "bce"), "concat", 5));
   EXPECT_EQ(concat.d->named_parameters()["net.0.weight"].size(1), 6);
   EXPECT_EQ(concat.d->score(torch::randn({4, 1, 16, 16}), torch::arange(4)).sizes(), (std::vector<int64_t>{4}));
 }
@@ -158,7 +142,7 @@ TEST_F(ZooTest, AcAndFeatureMatchingLossesByHand) {
 }
 
 TEST_F(ZooTest, ConditionalGridHasOneRowPerClassWithTheSameLatentsInEveryRow) {
-  Config c = conditional(tiny("dcgan", "bce"), "projection", 3);
+  Config c = conditional(tiny_config("dcgan", "bce"), "projection", 3);
   c.train.sample_nrow = 2;
   Trainer t(c, torch::kCPU);
   const auto& z = t.fixed_latents();
@@ -176,7 +160,7 @@ TEST_F(ZooTest, ConditionalGridHasOneRowPerClassWithTheSameLatentsInEveryRow) {
 TEST_F(ZooTest, UpsampleGeneratorsReplaceEveryStridedTransposedConvolution) {
   for (const std::string mode : {"nearest", "bilinear"}) {
     for (const int64_t size : {28, 32}) {
-      Config c = tiny("dcgan", "bce");
+      Config c = tiny_config("dcgan", "bce");
       c.data.image_size = size;
       c.model.g.upsample = mode;
       Networks nets = build_networks(c);
@@ -193,7 +177,7 @@ TEST_F(ZooTest, UpsampleGeneratorsReplaceEveryStridedTransposedConvolution) {
 }
 
 TEST_F(ZooTest, ChannelMultipliersSetTheWidthsAndMustMatchTheDepth) {
-  Config c = tiny("dcgan", "bce");
+  Config c = tiny_config("dcgan", "bce");
   c.data.image_size = 128;
   c.data.channels = 3;
   c.model.g.mults = {1, 2, 4, 8, 16};
@@ -209,7 +193,7 @@ TEST_F(ZooTest, ChannelMultipliersSetTheWidthsAndMustMatchTheDepth) {
 }
 
 TEST_F(ZooTest, SigmoidOutputTrainsOnUnitRangeDataAndSamplesInTheSignedRange) {
-  Config c = tiny("dcgan", "bce");
+  Config c = tiny_config("dcgan", "bce");
   c.model.g.output = "sigmoid";
   Trainer t(c, torch::kCPU);
   t.networks().g->eval();
@@ -243,7 +227,7 @@ TEST_F(ZooTest, EveryArchitectureLossConditioningAndSpectralNormTrainsOrIsReject
         for (const std::string norm : {"auto", "batch"})
           for (const auto& [sn_d, sn_g] : std::vector<std::pair<bool, bool>>{{false, false}, {true, false}, {true, true}}) {
             const Variant v{arch, upsample, loss.name, conditioning, norm, sn_d, sn_g};
-            Config c = tiny(arch, loss.name);
+            Config c = tiny_config(arch, loss.name);
             c.model.g.upsample = upsample;
             c.model.d.norm = norm;
             c.model.d.spectral_norm = sn_d;
