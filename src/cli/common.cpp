@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ganpp/device.hpp"
+#include "ganpp/export.hpp"
 
 namespace ganpp::cli {
 
@@ -19,6 +20,13 @@ torch::Device DeviceFlags::setup() {
   const torch::Device dev = resolve_device(device);
   threads = configure_threads(threads);
   return dev;
+}
+
+void write_latents(const std::string& path, const torch::Tensor& z, const torch::Tensor& labels) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors = {{"latents", z}};
+  if (labels.defined()) tensors.emplace_back("labels", labels);
+  write_tensor_dict(path, tensors);
+  spdlog::info("wrote {} (the latents{}, for torch.load)", path, labels.defined() ? " and labels" : "");
 }
 
 void setup_logging() {

@@ -17,6 +17,10 @@ struct DeviceFlags {
   torch::Device setup();
 };
 
+/// Saves the latents of an export next to it as a dict {"latents": [N, z_dim], "labels": int64 [N] (conditional
+/// models only)} that Python's torch.load reads, and says so.
+void write_latents(const std::string& path, const torch::Tensor& z, const torch::Tensor& labels);
+
 /// Console logging to stdout: "[HH:MM:SS] message".
 void setup_logging();
 

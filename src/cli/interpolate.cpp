@@ -7,7 +7,6 @@
 
 #include "commands.hpp"
 #include "common.hpp"
-#include "ganpp/export.hpp"
 #include "ganpp/gif.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/sample.hpp"
@@ -26,34 +25,37 @@ struct InterpolateFlags {
   std::string frames;
   std::string gif;
   double fps = 10;
+  std::string cls;
   DeviceFlags device;
 };
-
-// The walk's latents as a dict {"latents": [N, z_dim]} that Python's torch.load reads.
-void save_latents(const std::string& path, const torch::Tensor& z) {
-  write_tensor_dict(path, {{"latents", z}});
-  spdlog::info("wrote {} (the latents, walk after walk)", path);
-}
 
 int run_interpolate(InterpolateFlags& f) {
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
   const auto z = walk_latents(f.rows, f.points, f.steps, f.mode, loaded.config.model.z_dim, f.seed);
-  const auto images = generate(*loaded.g, z, device);
   const int64_t per_walk = walk_frames(f.points, f.steps);
+  // Conditional models: every frame of a walk has one class, --class or walk k's class k mod C.
+  torch::Tensor labels;
+  if (conditional_classes(loaded.config) > 0) {
+    const int64_t cls = f.cls.empty() ? -1 : resolve_class(f.cls, loaded);
+    labels = sample_labels(loaded, f.rows, cls).repeat_interleave(per_walk);
+  } else if (!f.cls.empty()) {
+    resolve_class(f.cls, loaded);  // explains that the model is unconditional
+  }
+  const auto images = generate(*loaded.g, z, labels, device);
   write_png(f.out, make_grid(images, per_walk));
   spdlog::info("wrote {} ({} walk(s) of {} frames, {})", f.out, f.rows, per_walk, f.mode);
-  save_latents(latents_path(f.out, /*is_folder=*/false), z);
+  write_latents(latents_path(f.out, /*is_folder=*/false), z, labels);
   if (!f.frames.empty()) {
-    write_image_files(f.frames, images);
+    write_image_files(f.frames, images, labels);
     spdlog::info("wrote {} frames to {}", images.size(0), f.frames);
-    save_latents(latents_path(f.frames, /*is_folder=*/true), z);
+    write_latents(latents_path(f.frames, /*is_folder=*/true), z, labels);
   }
   if (!f.gif.empty()) {
     const int delay_cs = static_cast<int>(std::lround(100.0 / f.fps));
     write_gif(f.gif, walk_animation(images, f.rows, per_walk), std::max(delay_cs, 1));
     spdlog::info("wrote {} ({} frames at {} fps, every walk in each frame)", f.gif, per_walk, f.fps);
-    if (latents_path(f.gif, false) != latents_path(f.out, false)) save_latents(latents_path(f.gif, false), z);
+    if (latents_path(f.gif, false) != latents_path(f.out, false)) write_latents(latents_path(f.gif, false), z, labels);
   }
   return 0;
 }
@@ -70,6 +72,8 @@ Command add_interpolate(CLI::App& app) {
   cmd->add_option("--mode", flags->mode, "slerp or lerp")->capture_default_str()->check(CLI::IsMember({"slerp", "lerp"}));
   cmd->add_option("--rows", flags->rows, "number of walks")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
+  cmd->add_option("--class", flags->cls,
+                  "conditional models: walk within this class (index or class name); default: walk k shows class k");
   cmd->add_option("--frames", flags->frames, "also write one PNG per frame into this folder");
   cmd->add_option("--gif", flags->gif, "also write an animated GIF: frame k shows every walk's k-th image");
   cmd->add_option("--fps", flags->fps, "frames per second of the GIF")->capture_default_str()->check(CLI::Range(0.5, 100.0));
