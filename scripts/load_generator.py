@@ -75,7 +75,11 @@ class LabelInput(nn.Module):
     def forward(self, z, labels):
         if labels is None:
             raise ValueError("this generator is class-conditional: pass labels (int64, one per latent)")
-        y = self.embed(labels) if self.embed is not None else F.one_hot(labels, self.classes).to(z.dtype)
+        if labels.is_floating_point():  # class weights [B, classes]: a mixture of classes
+            w = labels.to(z.dtype)
+            y = w @ self.embed.weight if self.embed is not None else w
+        else:
+            y = self.embed(labels) if self.embed is not None else F.one_hot(labels, self.classes).to(z.dtype)
         return torch.cat([z, y], 1)
 
 

@@ -1,6 +1,7 @@
 // Test helpers (see helpers.hpp).
 #include "helpers.hpp"
 
+#include <stb_image.h>
 #include <stb_image_write.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +130,18 @@ ganpp::Config tiny_config(const std::string& arch, const std::string& loss) {
   c.train.sample_count = 4;
   c.train.sample_nrow = 2;
   return c;
+}
+
+torch::Tensor read_png(const std::string& path) {
+  int w = 0, h = 0, c = 0;
+  stbi_uc* px = stbi_load(path.c_str(), &w, &h, &c, 0);
+  if (!px) {
+    ADD_FAILURE() << "cannot decode " << path << ": " << stbi_failure_reason();
+    return {};
+  }
+  const auto image = torch::from_blob(px, {h, w, c}, torch::kUInt8).permute({2, 0, 1}).clone();
+  stbi_image_free(px);
+  return image;
 }
 
 }  // namespace ganpp::test

@@ -68,6 +68,9 @@ ganpp::Config tiny_config(const std::string& arch = "dcgan", const std::string& 
 /// Runs the ganpp binary with `args` (shell-quoted here), capturing stdout, stderr and the exit code.
 CommandResult run_ganpp(const std::vector<std::string>& args);
 
+/// Decodes a PNG into uint8 [C, H, W] (a test failure and an empty tensor when it does not decode).
+torch::Tensor read_png(const std::string& path);
+
 /// Reads a whole file.
 std::string slurp(const std::string& path);
 

@@ -6,6 +6,7 @@
 
 #include "ganpp/checkpoint.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/image.hpp"
 #include "ganpp/layers.hpp"
 #include "ganpp/losses.hpp"
 #include "ganpp/sample.hpp"
@@ -153,6 +154,25 @@ TEST_F(ZooTest, ConditionalGridHasOneRowPerClassWithTheSameLatentsInEveryRow) {
   const auto grid = t.sample_grid();  // 3 rows of 2 tiles of 16 px with 2 px padding
   EXPECT_EQ(grid.size(1), 3 * 16 + 4 * 2);
   EXPECT_EQ(grid.size(2), 2 * 16 + 3 * 2);
+}
+
+TEST_F(ZooTest, ClassWeightsMixClassesAndOneHotWeightsEqualTheLabels) {
+  EXPECT_TRUE(torch::allclose(class_walk_weights({0, 2}, 3, 3),
+                              torch::tensor({{1.0, 0.0, 0.0}, {0.5, 0.0, 0.5}, {0.0, 0.0, 1.0}})));
+  EXPECT_EQ(class_walk_weights({0, 2, 1}, 3, 4).size(0), 7);
+  for (const int64_t embed_dim : {0, 5}) {
+    Config c = conditional(tiny_config("dcgan", "bce"), "projection");
+    c.model.g.embed_dim = embed_dim;
+    Networks nets = build_networks(c);
+    nets.g->eval();
+    const auto z = torch::randn({3, 8});
+    const auto labels = torch::tensor({0, 2, 1}, torch::kInt64);
+    EXPECT_TRUE(torch::allclose(nets.g->forward(z, labels), nets.g->forward(z, torch::eye(3).index_select(0, labels)),
+                                1e-5, 1e-6))
+        << embed_dim;
+    const auto message = error_of<UsageError>([&] { nets.g->forward(z, torch::ones({3, 4})); });
+    EXPECT_TRUE(contains(message, "one row of 3 class weights")) << message;
+  }
 }
 
 // ---- generator variants ----
@@ -336,6 +356,31 @@ TEST_F(ZooCliTest, ConditionalTrainingOnUnlabelledImagesFailsWithTheReason) {
   const auto u = run_ganpp({"sample", "--checkpoint", plain, "--class", "0"});
   EXPECT_EQ(u.code, 2);
   EXPECT_TRUE(contains(u.err, "needs a class-conditional model")) << u.err;
+}
+
+TEST_F(ZooCliTest, PerClassGridsAndClassWalksAtFixedLatents) {
+  auto r = run_ganpp({"sample", "--checkpoint", run_, "--per-class", "--nrow", "5", "--grid", root_ + "/pc.png",
+                      "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto grid = read_png(root_ + "/pc.png");  // 3 rows (classes) of 5 tiles of 16 px, 2 px padding
+  EXPECT_EQ(grid.size(1), 3 * 16 + 4 * 2);
+  EXPECT_EQ(grid.size(2), 5 * 16 + 6 * 2);
+  r = run_ganpp({"interpolate", "--checkpoint", run_, "--out", root_ + "/cw.png", "--class-walk", "0,2,1", "--steps",
+                 "3", "--rows", "2", "--frames", root_ + "/cw", "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  grid = read_png(root_ + "/cw.png");  // 2 walks of (3-1)*(3-1)+1 = 5 frames
+  EXPECT_EQ(grid.size(1), 2 * 16 + 3 * 2);
+  EXPECT_EQ(grid.size(2), 5 * 16 + 6 * 2);
+  EXPECT_TRUE(fs::exists(root_ + "/cw/000009.png"));
+  // A frame at a class (t = 0) is the image of that class at the walk's latent.
+  const LoadedGenerator g = load_generator(run_, torch::kCPU);
+  const auto z = random_latents(2, 8, 0);
+  const auto expected = generate(*g.g, z, torch::tensor({0, 0}, torch::kInt64), torch::kCPU);
+  const auto frame0 = read_png(root_ + "/cw/000000.png").to(torch::kFloat) / 127.5 - 1;
+  EXPECT_LT((frame0 - expected[0]).abs().max().item<double>(), 1.0 / 127.5 + 1e-6);
+  r = run_ganpp({"interpolate", "--checkpoint", run_, "--out", root_ + "/x.png", "--class-walk", "1"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "--class-walk needs at least two classes")) << r.err;
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ torch::nn::AnyModule maybe_spectral_norm(Holder layer, bool spectral_norm, int64
 torch::Tensor one_hot(const torch::Tensor& labels, int64_t classes, const torch::TensorOptions& options);
 
 /// The label part of a conditional generator's input: one-hot (embed_dim 0) or a learned embedding
-/// (parameter "embed.weight"), concatenated to z.
+/// (parameter "embed.weight"), concatenated to z. Labels are int64 [B], or float class weights [B, classes]
+/// (rows of a mixture, e.g. between two classes), which weight the one-hot vectors or the embeddings.
 class LabelInputImpl : public torch::nn::Module {
  public:
   LabelInputImpl(int64_t classes, int64_t embed_dim);

@@ -18,7 +18,8 @@ class GeneratorBase : public torch::nn::Module {
  public:
   explicit GeneratorBase(std::string name, bool sigmoid_output = false)
       : torch::nn::Module(std::move(name)), sigmoid_output_(sigmoid_output) {}
-  /// `labels` is required by conditional generators and ignored (may be undefined) otherwise.
+  /// `labels` is required by conditional generators and ignored (may be undefined) otherwise: int64 [B],
+  /// or float class weights [B, classes] for a mixture of classes (interpolation between classes).
   virtual torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels = {}) = 0;
 
   /// Whether the output (and so the training data) is in [0, 1] rather than [-1, 1].

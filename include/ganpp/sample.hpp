@@ -51,6 +51,10 @@ torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
                            uint64_t seed);
 
+/// Class weights [frames, num_classes] of a walk through `classes` (indices) with `steps` frames per
+/// segment, both ends included: frame t of the segment a -> b is (1 - t) onehot(a) + t onehot(b).
+torch::Tensor class_walk_weights(const std::vector<int64_t>& classes, int64_t num_classes, int64_t steps);
+
 /// Frames per walk: (points - 1) * (steps - 1) + 1.
 int64_t walk_frames(int64_t points, int64_t steps);
 

@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "ganpp/errors.hpp"
 #include "ganpp/gif.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/sample.hpp"
@@ -26,28 +27,42 @@ struct InterpolateFlags {
   std::string gif;
   double fps = 10;
   std::string cls;
+  std::vector<std::string> class_walk;
   DeviceFlags device;
 };
 
 int run_interpolate(InterpolateFlags& f) {
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
-  const auto z = walk_latents(f.rows, f.points, f.steps, f.mode, loaded.config.model.z_dim, f.seed);
-  const int64_t per_walk = walk_frames(f.points, f.steps);
-  // Conditional models: every frame of a walk has one class, --class or walk k's class k mod C.
-  torch::Tensor labels;
-  if (conditional_classes(loaded.config) > 0) {
-    const int64_t cls = f.cls.empty() ? -1 : resolve_class(f.cls, loaded);
-    labels = sample_labels(loaded, f.rows, cls).repeat_interleave(per_walk);
-  } else if (!f.cls.empty()) {
-    resolve_class(f.cls, loaded);  // explains that the model is unconditional
+  torch::Tensor z, labels;
+  int64_t per_walk = walk_frames(f.points, f.steps);
+  if (!f.class_walk.empty()) {
+    // Between classes at a fixed latent per walk: the label moves, z stays.
+    if (!f.cls.empty()) throw UsageError("--class-walk and --class exclude each other");
+    std::vector<int64_t> classes;
+    for (const auto& c : f.class_walk) classes.push_back(resolve_class(c, loaded));
+    const auto weights = class_walk_weights(classes, conditional_classes(loaded.config), f.steps);
+    per_walk = weights.size(0);
+    z = random_latents(f.rows, loaded.config.model.z_dim, f.seed).repeat_interleave(per_walk, /*dim=*/0);
+    labels = weights.repeat({f.rows, 1});
+  } else {
+    z = walk_latents(f.rows, f.points, f.steps, f.mode, loaded.config.model.z_dim, f.seed);
+    // Conditional models: every frame of a latent walk has one class, --class or walk k's class k mod C.
+    if (conditional_classes(loaded.config) > 0) {
+      const int64_t cls = f.cls.empty() ? -1 : resolve_class(f.cls, loaded);
+      labels = sample_labels(loaded, f.rows, cls).repeat_interleave(per_walk);
+    } else if (!f.cls.empty()) {
+      resolve_class(f.cls, loaded);  // explains that the model is unconditional
+    }
   }
   const auto images = generate(*loaded.g, z, labels, device);
   write_png(f.out, make_grid(images, per_walk));
-  spdlog::info("wrote {} ({} walk(s) of {} frames, {})", f.out, f.rows, per_walk, f.mode);
+  spdlog::info("wrote {} ({} walk(s) of {} frames, {})", f.out, f.rows, per_walk,
+               f.class_walk.empty() ? f.mode : "between classes at fixed latents");
   write_latents(latents_path(f.out, /*is_folder=*/false), z, labels);
   if (!f.frames.empty()) {
-    write_image_files(f.frames, images, labels);
+    // Frames of a class walk mix classes: no single class to name in the file.
+    write_image_files(f.frames, images, f.class_walk.empty() ? labels : torch::Tensor());
     spdlog::info("wrote {} frames to {}", images.size(0), f.frames);
     write_latents(latents_path(f.frames, /*is_folder=*/true), z, labels);
   }
@@ -74,6 +89,11 @@ Command add_interpolate(CLI::App& app) {
   cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
   cmd->add_option("--class", flags->cls,
                   "conditional models: walk within this class (index or class name); default: walk k shows class k");
+  cmd->add_option("--class-walk", flags->class_walk,
+                  "conditional models: keep each walk's latent fixed and move the label through these classes "
+                  "(indices or names, comma-separated, e.g. 0,7,9), --steps frames per segment; --points and "
+                  "--mode are then unused")
+      ->delimiter(',');
   cmd->add_option("--frames", flags->frames, "also write one PNG per frame into this folder");
   cmd->add_option("--gif", flags->gif, "also write an animated GIF: frame k shows every walk's k-th image");
   cmd->add_option("--fps", flags->fps, "frames per second of the GIF")->capture_default_str()->check(CLI::Range(0.5, 100.0));

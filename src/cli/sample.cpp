@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "ganpp/errors.hpp"
 #include "ganpp/export.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/sample.hpp"
@@ -19,14 +20,26 @@ struct SampleFlags {
   std::string dir;
   std::string tensors;
   std::string cls;
+  bool per_class = false;
   DeviceFlags device;
 };
 
 int run_sample(SampleFlags& f) {
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
-  const auto z = random_latents(f.n, loaded.config.model.z_dim, f.seed);
-  const auto labels = sample_labels(loaded, f.n, f.cls.empty() ? -1 : resolve_class(f.cls, loaded));
+  torch::Tensor z, labels;
+  if (f.per_class) {
+    // One row per class, the same --nrow latents in every row (like a conditional run's grids).
+    const int64_t classes = conditional_classes(loaded.config);
+    if (classes == 0) throw UsageError("--per-class needs a class-conditional model; this checkpoint's is unconditional");
+    if (!f.cls.empty()) throw UsageError("--per-class draws every class; drop --class");
+    f.n = classes * f.nrow;
+    z = random_latents(f.nrow, loaded.config.model.z_dim, f.seed).repeat({classes, 1});
+    labels = torch::arange(classes, torch::kInt64).repeat_interleave(f.nrow);
+  } else {
+    z = random_latents(f.n, loaded.config.model.z_dim, f.seed);
+    labels = sample_labels(loaded, f.n, f.cls.empty() ? -1 : resolve_class(f.cls, loaded));
+  }
   const auto images = generate(*loaded.g, z, labels, device);
   std::string grid = f.grid;
   if (grid.empty() && f.dir.empty()) {
@@ -63,6 +76,9 @@ Command add_sample(CLI::App& app) {
   cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
   cmd->add_option("--class", flags->cls,
                   "conditional models: draw only this class (index or class name); default: the classes in turn");
+  cmd->add_flag("--per-class", flags->per_class,
+               "conditional models: one row per class, --nrow samples each, the same latents in every row "
+               "(--n is then classes x nrow)");
   cmd->add_option("--grid", flags->grid, "write the samples as one grid PNG");
   cmd->add_option("--dir", flags->dir, "write one PNG per sample into this folder (000000.png, ...)");
   cmd->add_option("--tensors", flags->tensors,

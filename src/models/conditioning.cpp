@@ -13,8 +13,10 @@ torch::Tensor one_hot(const torch::Tensor& labels, int64_t classes, const torch:
 void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
   if (!labels.defined())
     throw UsageError("this network is class-conditional (model.conditional = true) and needs class labels");
-  if (labels.dim() != 1 || labels.size(0) != batch)
-    throw UsageError("class labels must be one per sample: got " + std::to_string(labels.numel()) + " for " +
+  if (labels.size(0) != batch || labels.dim() != (labels.is_floating_point() ? 2 : 1) ||
+      (labels.dim() == 2 && labels.size(1) != classes))
+    throw UsageError("class labels must be one index, or one row of " + std::to_string(classes) +
+                     " class weights, per sample: got shape " + c10::str(labels.sizes()) + " for " +
                      std::to_string(batch) + " samples");
 }
 
@@ -24,6 +26,11 @@ LabelInputImpl::LabelInputImpl(int64_t classes, int64_t embed_dim) : classes_(cl
 
 torch::Tensor LabelInputImpl::forward(const torch::Tensor& z, const torch::Tensor& labels) {
   check_labels(labels, z.size(0), classes_);
+  if (labels.is_floating_point()) {
+    // Class weights: the same mixture of one-hot vectors, or of embeddings.
+    const auto w = labels.to(z.options());
+    return torch::cat({z, embed_ ? torch::matmul(w, embed_->weight.to(z.scalar_type())) : w}, 1);
+  }
   const auto y = embed_ ? embed_->forward(labels).to(z.scalar_type()) : one_hot(labels, classes_, z.options());
   return torch::cat({z, y}, 1);
 }

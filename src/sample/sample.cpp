@@ -92,6 +92,17 @@ torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t) {
 
 int64_t walk_frames(int64_t points, int64_t steps) { return (points - 1) * (steps - 1) + 1; }
 
+torch::Tensor class_walk_weights(const std::vector<int64_t>& classes, int64_t num_classes, int64_t steps) {
+  if (classes.size() < 2) throw UsageError("--class-walk needs at least two classes, e.g. --class-walk 0,7");
+  const auto eye = torch::eye(num_classes);
+  std::vector<torch::Tensor> frames;
+  for (size_t s = 0; s + 1 < classes.size(); ++s)
+    for (int64_t k = (s == 0 ? 0 : 1); k < steps; ++k)
+      frames.push_back(lerp(eye[classes[s]].unsqueeze(0), eye[classes[s + 1]].unsqueeze(0),
+                            static_cast<double>(k) / (steps - 1)));
+  return torch::cat(frames);
+}
+
 torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
                            uint64_t seed) {
   if (points < 2) throw UsageError("--points must be at least 2");
