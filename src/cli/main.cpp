@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
   const cli::Command commands[] = {cli::add_train(app), cli::add_sample(app), cli::add_interpolate(app),
                                      cli::add_bench(app),
                                      cli::add_inspect(app),
-                                     cli::add_export(app)};
+                                     cli::add_export(app),
+                                     cli::add_eval(app),
+                                     cli::add_classifier(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
