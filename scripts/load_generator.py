@@ -6,10 +6,12 @@ src/models/), and optionally draws images from saved latents.
     g = load_generator("generator.pt")          # nn.Module in eval mode; g.z_dim, g.config, g.classes
     with torch.no_grad():
         images = g(torch.randn(16, g.z_dim))     # [16, C, S, S] in [-1, 1]
+        shoes = g(torch.randn(16, g.z_dim), torch.full((16,), 7))   # conditional models take labels
 
     python3 scripts/load_generator.py generator.pt --latents latents.pt --out images.pt
 
-LATENTS.pt is a [N, z_dim] tensor or a dict with "latents" (what `ganpp sample --tensors` writes);
+LATENTS.pt is a [N, z_dim] tensor or a dict with "latents" (and, for conditional models, "labels": what
+`ganpp sample --tensors` writes);
 IMAGES.pt receives the images tensor, written with torch.save.
 """
 
@@ -19,6 +21,7 @@ import sys
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 EXPORT_FORMAT = "ganpp-generator"
 EXPORT_FORMAT_VERSION = 1
@@ -35,51 +38,130 @@ def _dcgan_stages(image_size):
     return stages
 
 
-class DcganGenerator(nn.Module):
-    """DCGAN generator: transposed convolutions with batch norm and ReLU, Tanh output (src/models/dcgan.cpp)."""
+class SpectralNorm(nn.Module):
+    """A layer whose weight is divided by sigma = u . (W v), u and v as the checkpoint stored them: what
+    ganpp's SpectralNorm computes in eval mode (src/models/spectral_norm.cpp)."""
 
-    def __init__(self, z_dim, ngf, channels, image_size):
+    def __init__(self, layer, out_dim=0):
         super().__init__()
+        self.layer, self.out_dim = layer, out_dim
+        rows = layer.weight.shape[out_dim]
+        self.register_buffer("u", torch.zeros(rows))
+        self.register_buffer("v", torch.zeros(layer.weight.numel() // rows))
+
+    def forward(self, x):
+        layer, w = self.layer, self.layer.weight
+        w = w / torch.dot(self.u, w.movedim(self.out_dim, 0).flatten(1) @ self.v)
+        if isinstance(layer, nn.Linear):
+            return F.linear(x, w, layer.bias)
+        if isinstance(layer, nn.ConvTranspose2d):
+            return F.conv_transpose2d(x, w, layer.bias, layer.stride, layer.padding)
+        return F.conv2d(x, w, layer.bias, layer.stride, layer.padding)
+
+
+def _maybe_sn(layer, spectral_norm, out_dim=0):
+    return SpectralNorm(layer, out_dim) if spectral_norm else layer
+
+
+class LabelInput(nn.Module):
+    """[z | one-hot label] or [z | embedding(label)] (src/models/conditioning.cpp)."""
+
+    def __init__(self, classes, embed_dim):
+        super().__init__()
+        self.classes = classes
+        self.embed = nn.Embedding(classes, embed_dim) if embed_dim > 0 else None
+        self.size = embed_dim if embed_dim > 0 else classes
+
+    def forward(self, z, labels):
+        if labels is None:
+            raise ValueError("this generator is class-conditional: pass labels (int64, one per latent)")
+        y = self.embed(labels) if self.embed is not None else F.one_hot(labels, self.classes).to(z.dtype)
+        return torch.cat([z, y], 1)
+
+
+class Generator(nn.Module):
+    """Common part: optional label input, a layer list `net`, and the output mapped to [-1, 1]."""
+
+    def __init__(self, model, classes):
+        super().__init__()
+        self.z_dim = model["z_dim"]
+        g = model["g"]
+        self.sigmoid = g.get("output", "tanh") == "sigmoid"
+        self.labels = LabelInput(classes, g.get("embed_dim", 0)) if classes > 0 else None
+        self.in_features = self.z_dim + (self.labels.size if self.labels is not None else 0)
+
+    def output(self):
+        return nn.Sigmoid() if self.sigmoid else nn.Tanh()
+
+    def inputs(self, z, labels):
+        return self.labels(z, labels) if self.labels is not None else z
+
+    def signed(self, images):
+        """Images in [-1, 1], as `ganpp sample` writes them, whatever the output activation."""
+        return images * 2 - 1 if self.sigmoid else images
+
+
+class DcganGenerator(Generator):
+    """DCGAN generator (src/models/dcgan.cpp): transposed convolutions (or upsampling + 3x3 convolutions) with
+    batch norm and ReLU, widths ngf * mults, optional spectral norm and label input."""
+
+    def __init__(self, model, channels, image_size, classes=0):
+        super().__init__(model, classes)
         if not (image_size == 28 or (image_size & (image_size - 1) == 0 and 16 <= image_size <= 256)):
             raise ValueError(f"dcgan supports image size 28 or a power of two from 16 to 256, not {image_size}")
-        self.z_dim = z_dim
+        g = model["g"]
+        sn, upsample, ngf = g.get("spectral_norm", False), g.get("upsample", "deconv"), g["ngf"]
         stages = _dcgan_stages(image_size)
-        width = ngf * 4 if image_size == 28 else ngf << (stages - 1)
-        core = 7 if image_size == 28 else 4
-        layers = [nn.ConvTranspose2d(z_dim, width, core, stride=1, padding=0, bias=False),
-                  nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-        for _ in range(1, stages):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(width // 2), nn.ReLU(inplace=True)]
-            width //= 2
-        layers += [nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1, bias=False), nn.Tanh()]
+        mults = g.get("mults") or [1 << (s + (1 if image_size == 28 else 0)) for s in range(stages)]
+
+        def deconv(i, o, k, s, p):
+            return _maybe_sn(nn.ConvTranspose2d(i, o, k, stride=s, padding=p, bias=False), sn, out_dim=1)
+
+        def stage(i, o, bias):
+            if upsample == "deconv":
+                return [deconv(i, o, 4, 2, 1)]
+            up = nn.Upsample(scale_factor=2, mode=upsample, **({"align_corners": False} if upsample == "bilinear" else {}))
+            return [up, _maybe_sn(nn.Conv2d(i, o, 3, stride=1, padding=1, bias=bias), sn)]
+
+        width = ngf * mults[-1]
+        layers = [deconv(self.in_features, width, 7 if image_size == 28 else 4, 1, 0), nn.BatchNorm2d(width),
+                  nn.ReLU(inplace=True)]
+        for m in reversed(mults[:-1]):
+            layers += stage(width, ngf * m, False) + [nn.BatchNorm2d(ngf * m), nn.ReLU(inplace=True)]
+            width = ngf * m
+        layers += stage(width, channels, upsample != "deconv") + [self.output()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z):
-        return self.net(z.view(-1, self.z_dim, 1, 1))
+    def forward(self, z, labels=None):
+        x = self.inputs(z.view(z.shape[0], -1), labels)
+        return self.signed(self.net(x.view(x.shape[0], -1, 1, 1)))
 
 
-class MlpGenerator(nn.Module):
+class MlpGenerator(Generator):
     """Fully connected generator: Linear + LeakyReLU(0.2) per hidden layer, Linear + Tanh (src/models/mlp.cpp)."""
 
-    def __init__(self, z_dim, hidden, channels, image_size):
-        super().__init__()
-        self.z_dim = z_dim
+    def __init__(self, model, channels, image_size, classes=0):
+        super().__init__(model, classes)
+        sn = model["g"].get("spectral_norm", False)
         self.shape = (-1, channels, image_size, image_size)
-        layers, width = [], z_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, inplace=True)]
+        layers, width = [], self.in_features
+        for h in model["g"]["hidden"]:
+            layers += [_maybe_sn(nn.Linear(width, h), sn), nn.LeakyReLU(0.2, inplace=True)]
             width = h
-        layers += [nn.Linear(width, channels * image_size * image_size), nn.Tanh()]
+        layers += [_maybe_sn(nn.Linear(width, channels * image_size * image_size), sn), self.output()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z):
-        return self.net(z).view(self.shape)
+    def forward(self, z, labels=None):
+        return self.signed(self.net(self.inputs(z, labels)).view(self.shape))
+
+
+def _classes(model):
+    return model.get("num_classes", 0) if model.get("conditional", False) else 0
 
 
 ARCHITECTURES = {
-    "dcgan": lambda m, d: DcganGenerator(m["z_dim"], m["g"]["ngf"], d["channels"], d["image_size"]),
-    "mlp": lambda m, d: MlpGenerator(m["z_dim"], m["g"]["hidden"], d["channels"], d["image_size"]),
+    "dcgan": lambda m, d: DcganGenerator(m, d["channels"], d["image_size"], _classes(m)),
+    "mlp": lambda m, d: MlpGenerator(m, d["channels"], d["image_size"], _classes(m)),
 }
 
 
@@ -127,11 +209,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     g = load_generator(args.export)
-    latents = torch_load(args.latents)
+    latents, labels = torch_load(args.latents), None
     if isinstance(latents, dict):
-        latents = latents["latents"]
+        latents, labels = latents["latents"], latents.get("labels")
     with torch.no_grad():
-        images = g(latents.float())
+        images = g(latents.float(), labels)
     torch.save(images, args.out)
     print(f"wrote {args.out}: {tuple(images.shape)} images from {g.config['model']['arch']} at step {g.step}")
     return 0

@@ -115,4 +115,20 @@ CommandResult run_ganpp(const std::vector<std::string>& args) {
   return r;
 }
 
+ganpp::Config tiny_config(const std::string& arch, const std::string& loss) {
+  ganpp::Config c;
+  c.data.image_size = 16;
+  c.model.arch = arch;
+  c.model.z_dim = 8;
+  c.model.g.ngf = 4;
+  c.model.d.ndf = 4;
+  c.model.g.hidden = {16};
+  c.model.d.hidden = {16};
+  c.loss.kind = loss;
+  c.train.batch_size = 4;
+  c.train.sample_count = 4;
+  c.train.sample_nrow = 2;
+  return c;
+}
+
 }  // namespace ganpp::test

@@ -12,6 +12,8 @@
 
 #include <torch/torch.h>
 
+#include "ganpp/config.hpp"
+
 namespace ganpp::test {
 
 /// A fresh empty folder under the system temp dir, unique per call.
@@ -58,6 +60,10 @@ struct CommandResult {
   std::string out;  ///< stdout
   std::string err;  ///< stderr
 };
+
+/// A config of tiny networks for in-process tests: 16x16 grayscale, z_dim 8, ngf = ndf = 4, mlp layers
+/// of 16, batch 4, a 4-image grid in rows of 2.
+ganpp::Config tiny_config(const std::string& arch = "dcgan", const std::string& loss = "bce");
 
 /// Runs the ganpp binary with `args` (shell-quoted here), capturing stdout, stderr and the exit code.
 CommandResult run_ganpp(const std::vector<std::string>& args);

@@ -14,20 +14,6 @@ using namespace ganpp::test;
 
 namespace {
 
-Config tiny_config(const std::string& arch) {
-  Config c;
-  c.model.arch = arch;
-  c.model.z_dim = 8;
-  c.model.g.ngf = 4;
-  c.model.d.ndf = 4;
-  c.model.g.hidden = {16};
-  c.model.d.hidden = {16};
-  c.data.image_size = 16;
-  c.train.sample_count = 4;
-  c.train.sample_nrow = 2;
-  return c;
-}
-
 std::string save(Trainer& t, const std::string& path) {
   TrainingState state;
   state.step = t.step();

@@ -280,3 +280,33 @@ TEST_F(EvalTest, EvalEveryNeedsFeaturesAndLogsMetricsWithExactResume) {
   // The training images themselves are unchanged by evaluations: grids match too.
   EXPECT_EQ(slurp(straight + "/samples/step_000006.png"), slurp(split + "/samples/step_000006.png"));
 }
+
+TEST_F(EvalTest, ConditionalCheckpointsReportClassAccuracyAndPerClassFd) {
+  const std::string run = root_ + "/conditional";
+  const auto trained = run_ganpp(tiny_train({"--out", run, "--set", "train.steps=2", "--set", "model.conditional=true",
+                                             "--set", "train.eval_every=2", "--set", "train.eval_samples=16", "--set",
+                                             "train.eval_features=" + classifier_}));
+  ASSERT_EQ(trained.code, 0) << trained.err;
+  ASSERT_EQ(eval_records(run).size(), 1u);  // training-time evaluation draws every class in turn
+  const auto r = run_ganpp({"eval", "--threads", "1", "--checkpoint", run, "--features", classifier_, "--n", "40", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json j = last_json(r.out);
+  ASSERT_TRUE(j["class_accuracy"].is_number()) << j.dump();
+  ASSERT_EQ(j["classes"].size(), 4u);
+  double weighted = 0;
+  for (const auto& c : j["classes"]) {
+    EXPECT_EQ(c["n"], 10);  // 40 samples, 4 classes in turn
+    EXPECT_GE(c["n_reference"].get<int64_t>(), 2);
+    EXPECT_TRUE(c["fd"].is_number()) << c.dump();
+    weighted += c["accuracy"].get<double>() * 10;
+  }
+  EXPECT_NEAR(weighted / 40, j["class_accuracy"].get<double>(), 1e-12);
+  // A TorchScript feature module cannot classify: per-class FD still, accuracy missing with the reason.
+  const auto ts = run_ganpp({"eval", "--threads", "1", "--checkpoint", run, "--features", torchscript_features(true),
+                             "--n", "40", "--json"});
+  ASSERT_EQ(ts.code, 0) << ts.err;
+  const Json k = last_json(ts.out);
+  EXPECT_TRUE(k["class_accuracy"].is_null());
+  EXPECT_TRUE(contains(k["class_note"].get<std::string>(), "ganpp classifier"));
+  EXPECT_TRUE(k["classes"][0]["fd"].is_number());
+}

@@ -80,6 +80,15 @@ class ExportTest : public ::testing::Test {
                            "model.g.hidden=[16,24]", "model.d.hidden=[16]"});
     dcgan32_ = train("dcgan32", {"data.path=" + root_ + "/data32", "data.image_size=32"});
     ema_ = train("ema16", {"data.path=" + root_ + "/data16", "data.image_size=16", "train.ema=0.9"});
+    zoo_dcgan_ = train("zoo-dcgan16", {"data.path=" + root_ + "/data16", "data.image_size=16",
+                                       "model.conditional=true", "model.g.embed_dim=3", "model.g.spectral_norm=true",
+                                       "model.d.spectral_norm=true", "model.g.upsample=nearest",
+                                       "model.g.output=sigmoid", "loss.kind=hinge"});
+    zoo_bilinear_ = train("zoo-bilinear16", {"data.path=" + root_ + "/data16", "data.image_size=16",
+                                             "model.g.upsample=bilinear", "model.g.mults=[2,3]"});
+    zoo_mlp_ = train("zoo-mlp16", {"data.path=" + root_ + "/data16", "data.image_size=16", "model.arch=mlp",
+                                   "model.g.hidden=[16]", "model.d.hidden=[16]", "model.conditional=true",
+                                   "model.d.conditioning=ac", "model.g.spectral_norm=true"});
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
 
@@ -119,9 +128,10 @@ class ExportTest : public ::testing::Test {
     fs::remove_all(dir);
   }
 
-  static std::string root_, dcgan_, mlp_, dcgan32_, ema_;
+  static std::string root_, dcgan_, mlp_, dcgan32_, ema_, zoo_dcgan_, zoo_bilinear_, zoo_mlp_;
 };
-std::string ExportTest::root_, ExportTest::dcgan_, ExportTest::mlp_, ExportTest::dcgan32_, ExportTest::ema_;
+std::string ExportTest::root_, ExportTest::dcgan_, ExportTest::mlp_, ExportTest::dcgan32_, ExportTest::ema_,
+    ExportTest::zoo_dcgan_, ExportTest::zoo_bilinear_, ExportTest::zoo_mlp_;
 
 int64_t generator_parameters(const ganpp::Json& config) {
   return ganpp::count_parameters(*ganpp::build_networks(ganpp::config_from_json(config)).g);
@@ -234,6 +244,23 @@ TEST_F(ExportTest, EmaRunIsInspectedAndExportedWithItsAverage) {
   EXPECT_TRUE(contains(r.out, "EMA weights     yes")) << r.out;
   if (!python_has_torch()) GTEST_SKIP() << kPython << " has no torch (Debian: apt-get install python3-torch)";
   expect_python_loader_matches_sample(ema_);  // sample draws from the average too
+}
+
+// The zoo's generator variants: label input (embedding and one-hot), spectral norm (u and v as stored),
+// upsample + conv stages, channel multipliers and the sigmoid output (mapped to [-1, 1] like `ganpp sample`).
+TEST_F(ExportTest, PythonLoaderMatchesSampleForConditionalSpectralNormUpsampleSigmoid) {
+  if (!python_has_torch()) GTEST_SKIP() << kPython << " has no torch (Debian: apt-get install python3-torch)";
+  expect_python_loader_matches_sample(zoo_dcgan_);
+}
+
+TEST_F(ExportTest, PythonLoaderMatchesSampleForBilinearUpsampleWithChannelMultipliers) {
+  if (!python_has_torch()) GTEST_SKIP() << kPython << " has no torch (Debian: apt-get install python3-torch)";
+  expect_python_loader_matches_sample(zoo_bilinear_);
+}
+
+TEST_F(ExportTest, PythonLoaderMatchesSampleForConditionalSpectralNormMlp) {
+  if (!python_has_torch()) GTEST_SKIP() << kPython << " has no torch (Debian: apt-get install python3-torch)";
+  expect_python_loader_matches_sample(zoo_mlp_);
 }
 
 }  // namespace

@@ -25,7 +25,9 @@ double value(const torch::Tensor& t) { return t.item<double>(); }
 class LinearCritic : public DiscriminatorBase {
  public:
   explicit LinearCritic(torch::Tensor w) : DiscriminatorBase("LinearCritic") { w_ = register_parameter("w", w); }
-  torch::Tensor forward(const torch::Tensor& images) override { return (images * w_).flatten(1).sum(1); }
+  DiscriminatorOutput forward(const torch::Tensor& images, const torch::Tensor&) override {
+    return {(images * w_).flatten(1).sum(1), {}, {}};
+  }
   torch::Tensor w_;
 };
 

@@ -92,7 +92,7 @@ TEST_F(ModelsTest, DcganShapesAtEverySupportedSize) {
       EXPECT_EQ(images.sizes(), (std::vector<int64_t>{2, channels, size, size}));
       EXPECT_GE(images.min().item<float>(), -1.0f);
       EXPECT_LE(images.max().item<float>(), 1.0f);
-      const torch::Tensor scores = nets.d->forward(images);
+      const torch::Tensor scores = nets.d->score(images);
       EXPECT_EQ(scores.sizes(), (std::vector<int64_t>{2}));
       EXPECT_TRUE(torch::isfinite(scores).all().item<bool>());
     }
@@ -158,7 +158,7 @@ TEST_F(ModelsTest, MlpCustomHiddenListsAndShapes) {
   const torch::Tensor images = nets.g->forward(torch::randn({2, 5}));
   EXPECT_EQ(images.sizes(), (std::vector<int64_t>{2, 3, 8, 8}));
   EXPECT_LE(images.abs().max().item<float>(), 1.0f);
-  EXPECT_EQ(nets.d->forward(images).sizes(), (std::vector<int64_t>{2}));
+  EXPECT_EQ(nets.d->score(images).sizes(), (std::vector<int64_t>{2}));
 }
 
 TEST_F(ModelsTest, MlpWithBatchNormDropsLinearBiases) {
@@ -193,9 +193,9 @@ TEST_F(ModelsTest, MlpDropoutInDiscriminator) {
 
   const torch::Tensor x = torch::randn({3, 1, 4, 4});
   nets.d->train();
-  EXPECT_FALSE(torch::equal(nets.d->forward(x), nets.d->forward(x)));  // dropout masks differ
+  EXPECT_FALSE(torch::equal(nets.d->score(x), nets.d->score(x)));  // dropout masks differ
   nets.d->eval();
-  EXPECT_TRUE(torch::equal(nets.d->forward(x), nets.d->forward(x)));
+  EXPECT_TRUE(torch::equal(nets.d->score(x), nets.d->score(x)));
 }
 
 TEST_F(ModelsTest, DcganDropoutInDiscriminator) {

@@ -140,7 +140,20 @@ INSTANTIATE_TEST_SUITE_P(Losses, ResumeTest,
                                                                       "model.d.hidden=[32,16]", "model.d.dropout=0.3"}},
                                            ResumeCase{"hflip", {"data.hflip=true"}},
                                            ResumeCase{"ema_clipping", {"train.ema=0.9", "optim.d.clip_grad_norm=0.5",
-                                                                       "loss.kind=hinge"}}),
+                                                                       "loss.kind=hinge"}},
+                                           // Spectral-norm vectors, EMA weights and a conditional grid.
+                                           ResumeCase{"sn_projection_ema",
+                                                      {"model.conditional=true", "model.d.spectral_norm=true",
+                                                       "model.g.spectral_norm=true", "loss.kind=hinge",
+                                                       "train.ema=0.9"}},
+                                           ResumeCase{"acgan_wgangp_upsample_fm",
+                                                      {"model.conditional=true", "model.d.conditioning=ac",
+                                                       "loss.kind=wgan-gp", "loss.n_critic=2",
+                                                       "model.g.upsample=bilinear", "loss.feature_matching=0.1"}},
+                                           ResumeCase{"mlp_concat_sigmoid",
+                                                      {"model.arch=mlp", "model.g.hidden=[16]", "model.d.hidden=[16]",
+                                                       "model.conditional=true", "model.d.conditioning=concat",
+                                                       "model.g.embed_dim=4", "model.g.output=sigmoid"}}),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -23,24 +23,38 @@ struct DataConfig {
   bool hflip = false;            ///< random horizontal flip of each training image (image folders)
 };
 
-/// Generator widths. `ngf` is used by conv architectures, `hidden` by `mlp`.
+/// Generator widths and variants. `ngf`, `mults` and `upsample` are used by conv architectures, `hidden` by `mlp`.
 struct GeneratorConfig {
   int64_t ngf = 64;                              ///< channels of the last hidden conv layer
   std::vector<int64_t> hidden = {256, 512, 1024};  ///< mlp hidden layer sizes, from z outwards
+  std::vector<int64_t> mults;       ///< dcgan: width of each hidden resolution in units of ngf, from the image
+                                    ///< inwards (one per stage); empty = DCGAN's doubling ([2, 4] at 28)
+  std::string upsample = "deconv";  ///< dcgan: "deconv" (stride-2 transposed conv), or "nearest"/"bilinear"
+                                    ///< upsampling followed by a 3x3 conv (no checkerboard artefacts)
+  std::string output = "tanh";      ///< output activation: "tanh" (data in [-1, 1]) or "sigmoid" (data in [0, 1])
+  bool spectral_norm = false;       ///< spectral normalisation of every conv and linear layer
+  int64_t embed_dim = 0;            ///< conditional: learned label embedding of this size (0 = one-hot labels)
 };
 
 /// Discriminator widths, normalisation and dropout.
 struct DiscriminatorConfig {
   int64_t ndf = 64;                              ///< channels of the first conv layer
   std::vector<int64_t> hidden = {1024, 512, 256};  ///< mlp hidden layer sizes, from the image inwards
+  std::vector<int64_t> mults;  ///< dcgan: width of each conv layer in units of ndf, from the image inwards;
+                               ///< empty = DCGAN's doubling [1, 2, 4, ...]
   std::string norm = "auto";  ///< "auto" (batch norm unless the loss forbids it), "batch", "none"
   double dropout = 0.0;       ///< dropout probability after each hidden activation (0 = off)
+  bool spectral_norm = false; ///< spectral normalisation of every conv and linear layer (SN-GAN)
+  std::string conditioning = "projection";  ///< conditional: "concat" (label channels), "projection"
+                                            ///< (Miyato & Koyama 2018) or "ac" (auxiliary classifier, AC-GAN)
 };
 
 /// Which generator/discriminator pair to build.
 struct ModelConfig {
   std::string arch = "dcgan";  ///< registered architecture name
   int64_t z_dim = 100;         ///< latent size
+  bool conditional = false;    ///< class-conditional pair, labels from the dataset
+  int64_t num_classes = 0;     ///< conditional: number of classes (0 = the dataset's, filled in at the start)
   GeneratorConfig g;
   DiscriminatorConfig d;
 };
@@ -53,6 +67,8 @@ struct LossConfig {
   double label_smoothing = 0.0; ///< one-sided: real target is 1 - label_smoothing (bce, minimax)
   double clip = 0.01;           ///< wgan: critic weights are clamped to [-clip, clip] after each step
   double margin = 1.0;          ///< ebgan: margin m of the hinge on the fake energy
+  double ac_weight = 1.0;       ///< conditioning "ac": weight of the class cross-entropy in both losses
+  double feature_matching = 0.0;  ///< weight of the feature-matching term in the generator loss (0 = off)
 };
 
 /// Adam settings for one network.
@@ -146,6 +162,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 ClassifierConfig classifier_config_from_json(const Json& json);
 Json classifier_config_to_json(const ClassifierConfig& config);
 ClassifierConfig load_classifier_config(const std::string& path, const std::vector<std::string>& overrides);
+
+/// The number of classes the networks are built for: model.num_classes when conditional, else 0.
+int64_t conditional_classes(const Config& config);
 
 /// True for losses whose critic must not use batch norm (its gradient penalty is per sample).
 bool loss_forbids_batch_norm(const std::string& loss_kind);

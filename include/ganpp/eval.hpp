@@ -2,7 +2,9 @@
 // the real-data floor (a dataset's train split against its test split), in a feature network's space.
 #pragma once
 
+#include <cmath>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -23,8 +25,20 @@ struct EvalRequest {
   uint64_t seed = 0;                  ///< latents, reference subset and KID subsets
 };
 
+/// How a conditional generator does per class (checkpoint evaluations of class-conditional models).
+struct ClassMetrics {
+  std::string name;
+  int64_t n = 0;            ///< samples generated for this class
+  int64_t n_reference = 0;  ///< reference images of this class
+  double fd = NAN;          ///< FD of this class's samples against this class's reference images
+  double accuracy = NAN;    ///< fraction of this class's samples the feature classifier assigns to it
+};
+
 struct EvalResult {
   QualityMetrics metrics;
+  std::vector<ClassMetrics> classes;  ///< conditional generators only, one per class
+  double class_accuracy = NAN;        ///< conditional: fraction of all samples classified as the class asked for
+  std::string class_note;             ///< why a conditional figure is missing, when one is
   std::string subject;    ///< what was evaluated
   std::string reference;  ///< what it was compared with
   std::string features;   ///< the feature network
@@ -40,8 +54,9 @@ EvalResult evaluate(const EvalRequest& request, torch::Device device);
 /// The result as one JSON object: metrics_to_json plus kid subsets, k, subject, reference, features, step.
 Json eval_result_to_json(const EvalResult& result);
 
-/// `n` rows of `images` drawn without replacement from a private stream of `seed` (all of them, in order, when
-/// there are at most `n`).
+/// Indices of `n` of `total` rows drawn without replacement from a private stream of `seed` (all of them, in order,
+/// when there are at most `n`).
+torch::Tensor random_subset_indices(int64_t total, int64_t n, uint64_t seed);
 torch::Tensor random_subset(const torch::Tensor& images, int64_t n, uint64_t seed);
 
 /// The side and channels of the images in a folder (directly or in class subfolders), checking that every

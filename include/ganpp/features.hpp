@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -15,6 +16,9 @@ struct FeatureNet {
   int64_t image_size = 0;   ///< the side of the images it takes; 0 = any (a TorchScript module that states none)
   int64_t channels = 0;     ///< 1 or 3; 0 = any
   std::function<torch::Tensor(const torch::Tensor&)> forward;
+  /// A classifier's logits [B, classes] for the same input (ganpp classifiers only; empty for TorchScript).
+  std::function<torch::Tensor(const torch::Tensor&)> classify;
+  std::vector<std::string> classes;  ///< the classifier's class names (empty for TorchScript)
 };
 
 /// Loads `path`: a ganpp classifier file, else a TorchScript module (torch::jit::load). A TorchScript module may
@@ -28,5 +32,8 @@ void check_feature_input(const FeatureNet& net, int64_t size, int64_t channels, 
 
 /// Features of `images` (uint8 [N, C, S, S] as loaded, or float in [-1, 1]) in chunks: float [N, d] on the CPU.
 torch::Tensor extract_features(FeatureNet& net, const torch::Tensor& images, torch::Device device);
+
+/// The class `net` (a ganpp classifier) assigns to each of `images`: int64 [N] on the CPU.
+torch::Tensor predict_classes(FeatureNet& net, const torch::Tensor& images, torch::Device device);
 
 }  // namespace ganpp

@@ -41,9 +41,18 @@ torch::Tensor loss_ebgan_d(const torch::Tensor& real_scores, const torch::Tensor
 torch::Tensor loss_ebgan_g(const torch::Tensor& fake_scores);
 
 // Gradient penalty (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²], x̂ = εx + (1-ε)G(z), ε ~ U[0,1] per sample.
-// Differentiable in D's parameters (double backward). `epsilon` is [B] or undefined (drawn here).
+// Differentiable in D's parameters (double backward). `epsilon` is [B] or undefined (drawn here). A
+// conditional critic scores x̂ with `labels`, which the fakes were generated for (the real batch's own).
 torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
-                               torch::Tensor epsilon = {});
+                               torch::Tensor epsilon = {}, const torch::Tensor& labels = {});
+
+// Feature matching (Salimans et al. 2016): ‖E[f(x)] - E[f(G(z))]‖₂², f = the discriminator's last hidden
+// features, means over the batch. Added to the generator loss with weight loss.feature_matching.
+torch::Tensor loss_feature_matching(const torch::Tensor& real_features, const torch::Tensor& fake_features);
+
+// AC-GAN class term (Odena et al. 2017): cross-entropy -E[log softmax(c(x))_y] of the auxiliary classifier's
+// logits against the labels. The critic adds it for real and fake batches, the generator for its fakes.
+torch::Tensor loss_ac(const torch::Tensor& class_logits, const torch::Tensor& labels);
 
 /// One registered `loss.kind`: the critic and generator objectives over raw discriminator outputs.
 struct Loss {

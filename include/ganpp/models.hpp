@@ -12,25 +12,52 @@
 
 namespace ganpp {
 
-/// Maps latents [B, z_dim] to images [B, C, H, W] in [-1, 1].
+/// Maps latents [B, z_dim] (and, when conditional, class labels int64 [B]) to images [B, C, H, W] in the
+/// output range of `model.g.output`: [-1, 1] for tanh, [0, 1] for sigmoid (see to_signed_range).
 class GeneratorBase : public torch::nn::Module {
  public:
-  explicit GeneratorBase(std::string name) : torch::nn::Module(std::move(name)) {}
-  virtual torch::Tensor forward(const torch::Tensor& z) = 0;
+  explicit GeneratorBase(std::string name, bool sigmoid_output = false)
+      : torch::nn::Module(std::move(name)), sigmoid_output_(sigmoid_output) {}
+  /// `labels` is required by conditional generators and ignored (may be undefined) otherwise.
+  virtual torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& labels = {}) = 0;
+
+  /// Whether the output (and so the training data) is in [0, 1] rather than [-1, 1].
+  bool sigmoid_output() const { return sigmoid_output_; }
+  /// Maps this generator's outputs to [-1, 1], the range of every image outside the training step.
+  torch::Tensor to_signed_range(const torch::Tensor& images) const { return sigmoid_output_ ? images * 2 - 1 : images; }
+  /// Maps data in [-1, 1] to this generator's output range, where the discriminator compares the two.
+  torch::Tensor from_signed_range(const torch::Tensor& images) const {
+    return sigmoid_output_ ? images * 0.5 + 0.5 : images;
+  }
+
+ private:
+  bool sigmoid_output_;
 };
 
-/// Maps images [B, C, H, W] to one raw score (logit or critic value) per image, [B].
+/// What a discriminator computes for a batch.
+struct DiscriminatorOutput {
+  torch::Tensor score;         ///< [B] raw score (logit or critic value)
+  torch::Tensor class_logits;  ///< [B, classes] from the auxiliary classifier (conditioning "ac"), else undefined
+  torch::Tensor features;      ///< [B, F] the last hidden features, before the score layer (feature matching)
+};
+
+/// Maps images [B, C, H, W] (and, when conditional, labels int64 [B]) to a DiscriminatorOutput.
 class DiscriminatorBase : public torch::nn::Module {
  public:
   explicit DiscriminatorBase(std::string name) : torch::nn::Module(std::move(name)) {}
-  virtual torch::Tensor forward(const torch::Tensor& images) = 0;
+  virtual DiscriminatorOutput forward(const torch::Tensor& images, const torch::Tensor& labels = {}) = 0;
+  /// The score alone.
+  torch::Tensor score(const torch::Tensor& images, const torch::Tensor& labels = {}) {
+    return forward(images, labels).score;
+  }
 };
 
-/// What a builder needs beyond ModelConfig: the data shape and the resolved discriminator norm.
+/// What a builder needs beyond ModelConfig: the data shape, the resolved discriminator norm and the classes.
 struct NetworkShape {
   int64_t channels = 1;
   int64_t image_size = 28;
   bool d_batch_norm = true;
+  int64_t classes = 0;  ///< number of classes of a conditional pair, 0 when unconditional
 };
 
 struct Networks {
@@ -46,6 +73,16 @@ struct Architecture {
 };
 
 const std::vector<Architecture>& architectures();
+
+/// The shape `config` describes: data.channels and image_size, the resolved D norm, conditional classes.
+NetworkShape network_shape(const Config& config);
+
+/// Looks up `config.model.arch` and checks that it supports the config, without building anything.
+void check_networks(const Config& config);
+
+/// One line naming the variant the config selects (arch, generator upsampling, conditioning, spectral
+/// norm, output), for --dry-run and the start of training.
+std::string describe_variant(const Config& config);
 
 /// Looks up `config.model.arch`, checks and builds the networks (on the CPU, initialised from
 /// LibTorch's default generator). Unknown names and unsupported shapes are UsageErrors.

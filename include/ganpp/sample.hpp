@@ -29,8 +29,18 @@ LoadedGenerator load_generator(const std::string& checkpoint_or_run_dir, torch::
 /// `n` standard-normal latents drawn on the CPU from `seed` (identical on every device).
 torch::Tensor random_latents(int64_t n, int64_t z_dim, uint64_t seed);
 
-/// Runs the generator in eval mode without gradients, in chunks; returns images on the CPU.
+/// Runs the generator in eval mode without gradients, in chunks; returns images in [-1, 1] on the CPU.
+/// `labels` (int64 [N]) is needed by conditional generators and may be undefined otherwise.
+torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, const torch::Tensor& labels, torch::Device device);
 torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device);
+
+/// The class that `--class` names: an index below the model's class count, or a class name (an image-folder
+/// subfolder's). Throws UsageError for unconditional models and unknown classes, listing the valid ones.
+int64_t resolve_class(const std::string& name_or_index, const LoadedGenerator& loaded);
+
+/// Labels for `n` samples: all `cls` when it is >= 0, else the classes in turn (0, 1, ..., C-1, 0, ...);
+/// undefined for an unconditional generator.
+torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cls);
 
 /// Spherical interpolation between rows of `a` and `b` at fraction `t` (lerp where they are parallel).
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
@@ -44,7 +54,8 @@ torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const st
 /// Frames per walk: (points - 1) * (steps - 1) + 1.
 int64_t walk_frames(int64_t points, int64_t steps);
 
-/// Writes one PNG per image [N, C, H, W] into `dir` as 000000.png, 000001.png, ...
-void write_image_files(const std::string& dir, const torch::Tensor& images);
+/// Writes one PNG per image [N, C, H, W] into `dir` as 000000.png, 000001.png, ..., or, with labels,
+/// 000000_class3.png, ...
+void write_image_files(const std::string& dir, const torch::Tensor& images, const torch::Tensor& labels = {});
 
 }  // namespace ganpp

@@ -35,7 +35,10 @@ class Trainer {
   /// Restores networks, optimisers, step, RNG states and fixed latents from a checkpoint of this config.
   void restore(CheckpointReader& checkpoint);
 
-  /// One generator step after `loss.n_critic` critic steps, one real batch each.
+  /// One generator step after `loss.n_critic` critic steps, one real batch each (images in [-1, 1];
+  /// labels needed when the model is conditional: the fakes of a critic step are drawn for its batch's labels).
+  StepStats train_step(const std::vector<Batch>& reals);
+  /// The same for unlabelled images.
   StepStats train_step(const std::vector<torch::Tensor>& reals);
 
   /// Trains until `train.steps`, writing logs, grids and checkpoints into `run_dir`.
@@ -48,6 +51,8 @@ class Trainer {
   const Config& config() const { return config_; }
   const Networks& networks() const { return nets_; }
   const torch::Tensor& fixed_latents() const { return fixed_z_; }
+  /// Labels of the grid's rows (class k in row k) for a conditional model, else undefined.
+  const torch::Tensor& fixed_labels() const { return fixed_labels_; }
   /// The moving average of the generator's weights (train.ema > 0), else null.
   GeneratorBase* ema_generator() const { return ema_g_.get(); }
   torch::optim::Adam& optimizer_g() { return *opt_g_; }
@@ -70,6 +75,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Adam> opt_g_, opt_d_;
   std::shared_ptr<GeneratorBase> ema_g_;  ///< EMA of the generator (train.ema > 0); draws the grids then
   torch::Tensor fixed_z_;
+  torch::Tensor fixed_labels_;  ///< conditional: one row of the grid per class, derived from the config
   int64_t step_ = 0;
   torch::Tensor first_bad_step_;  ///< first step with a non-finite loss, -1 while none (stays on the device)
   torch::Tensor bad_losses_;      ///< [loss_d, loss_g] of that step

@@ -1,5 +1,6 @@
 // `ganpp eval`: FD, KID and precision/recall of a checkpoint's samples or an image folder against reference data,
 // or the real-data floor, in the space of a feature network (a `ganpp classifier` file or a TorchScript module).
+#include <cmath>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -34,6 +35,14 @@ int run_eval(EvalFlags& f) {
             << fmt::format("KID        {:.6f} ± {:.6f}   ({} subsets of {})\n", m.kid.mean, m.kid.std, m.kid.subsets,
                            m.kid.subset_size)
             << fmt::format("precision  {:.4f}   recall {:.4f}   (k = {})\n", m.pr.precision, m.pr.recall, m.k);
+  if (r.classes.empty()) return 0;
+  if (!std::isnan(r.class_accuracy))
+    std::cout << fmt::format("class accuracy {:.2f}%   (samples the classifier assigns to the class asked for)\n",
+                             100 * r.class_accuracy);
+  for (const auto& c : r.classes)
+    std::cout << fmt::format("  class {:<12} FD {:>10.4f}   accuracy {:>7.2f}%   (N = {} vs {})\n", c.name, c.fd,
+                             100 * c.accuracy, c.n, c.n_reference);
+  if (!r.class_note.empty()) std::cout << "note: " << r.class_note << "\n";
   return 0;
 }
 

@@ -18,6 +18,7 @@ struct SampleFlags {
   std::string grid;
   std::string dir;
   std::string tensors;
+  std::string cls;
   DeviceFlags device;
 };
 
@@ -25,7 +26,8 @@ int run_sample(SampleFlags& f) {
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
   const auto z = random_latents(f.n, loaded.config.model.z_dim, f.seed);
-  const auto images = generate(*loaded.g, z, device);
+  const auto labels = sample_labels(loaded, f.n, f.cls.empty() ? -1 : resolve_class(f.cls, loaded));
+  const auto images = generate(*loaded.g, z, labels, device);
   std::string grid = f.grid;
   if (grid.empty() && f.dir.empty()) {
     grid = "grid.png";
@@ -36,11 +38,13 @@ int run_sample(SampleFlags& f) {
     spdlog::info("wrote {} ({} samples, step {} of the checkpoint)", grid, f.n, loaded.step);
   }
   if (!f.dir.empty()) {
-    write_image_files(f.dir, images);
+    write_image_files(f.dir, images, labels);
     spdlog::info("wrote {} images to {}", f.n, f.dir);
   }
   if (!f.tensors.empty()) {
-    write_tensor_dict(f.tensors, {{"latents", z}, {"images", images.to(torch::kFloat)}});
+    std::vector<std::pair<std::string, torch::Tensor>> tensors = {{"latents", z}, {"images", images.to(torch::kFloat)}};
+    if (labels.defined()) tensors.emplace_back("labels", labels);
+    write_tensor_dict(f.tensors, tensors);
     spdlog::info("wrote {} (latents and images as float tensors, for torch.load)", f.tensors);
   }
   return 0;
@@ -55,6 +59,8 @@ Command add_sample(CLI::App& app) {
   cmd->add_option("--n", flags->n, "number of samples")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--nrow", flags->nrow, "samples per grid row")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
+  cmd->add_option("--class", flags->cls,
+                  "conditional models: draw only this class (index or class name); default: the classes in turn");
   cmd->add_option("--grid", flags->grid, "write the samples as one grid PNG");
   cmd->add_option("--dir", flags->dir, "write one PNG per sample into this folder (000000.png, ...)");
   cmd->add_option("--tensors", flags->tensors,

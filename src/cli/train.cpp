@@ -34,6 +34,7 @@ Json run_info(const torch::Device& device, int threads) {
 }
 
 void print_networks(const Config& config, const Networks& nets) {
+  std::cout << "variant: " << describe_variant(config) << "\n";
   std::cout << "generator (" << count_parameters(*nets.g) << " parameters):\n" << *nets.g << "\n";
   std::cout << "discriminator (" << count_parameters(*nets.d) << " parameters, batch norm "
             << (discriminator_batch_norm(config) ? "on" : "off") << "):\n"
@@ -46,25 +47,42 @@ void announce(const Config& config, const Networks& nets, const Dataset& data, c
   const auto s = data.images.sizes();
   spdlog::info("data: {} ({} images of {}x{}x{}{})", data.source, s[0], s[1], s[2], s[3],
                data.classes.empty() ? "" : ", " + std::to_string(data.classes.size()) + " classes");
-  spdlog::info("model: {} G {} parameters, D {} parameters; loss {}", config.model.arch, count_parameters(*nets.g),
-               count_parameters(*nets.d), config.loss.kind);
+  spdlog::info("model: {}; G {} parameters, D {} parameters", describe_variant(config), count_parameters(*nets.g),
+               count_parameters(*nets.d));
   spdlog::info("run directory: {}", run_dir);
+}
+
+// A conditional model takes its number of classes from the data; a stated model.num_classes must agree.
+void resolve_classes(Config& config, const Dataset& data) {
+  if (!config.model.conditional) return;
+  const auto found = static_cast<int64_t>(data.classes.size());
+  if (found < 2)
+    throw RuntimeError("model.conditional = true needs labelled data with at least 2 classes, but '" + data.source +
+                       "' has " + (found == 0 ? std::string("no labels") : "1 class") +
+                       "; use IDX files with a labels file, or an image folder with one subfolder per class");
+  if (config.model.num_classes != 0 && config.model.num_classes != found)
+    throw RuntimeError("config key 'model.num_classes' = " + std::to_string(config.model.num_classes) + ", but '" +
+                       data.source + "' has " + std::to_string(found) + " classes; set it to 0 to take the data's");
+  config.model.num_classes = found;
 }
 
 int train_new(TrainFlags& f) {
   if (f.seed >= 0) f.sets.push_back("train.seed=" + std::to_string(f.seed));
-  const Config config = load_config(f.config, f.sets);
+  Config config = load_config(f.config, f.sets);
   find_loss(config.loss.kind);
+  check_networks(config);  // rejects unknown architectures and unsupported shapes before data is read
   if (f.dry_run) {
+    // A conditional model's class count comes from the data, read only for that.
+    if (config.model.conditional && config.model.num_classes == 0) resolve_classes(config, load_dataset(config.data));
     std::cout << config_to_json(config).dump(2) << "\n";
     print_networks(config, build_networks(config));
     return 0;
   }
   check_out_dir(f.out);
-  build_networks(config);  // rejects unknown architectures and unsupported shapes before data is read
   const torch::Device device = f.device.setup();
 
   const Dataset data = load_dataset(config.data);
+  resolve_classes(config, data);
   const std::string name = f.config.empty() ? "default" : std::filesystem::path(f.config).stem().string();
   const std::string run_dir = create_run_dir(f.out, name);
   Trainer trainer(config, device);

@@ -209,15 +209,25 @@ Config config_from_json(const Json& json) {
   root.object("model", [&](ObjectReader& r) {
     r.string("arch", c.model.arch);
     r.integer("z_dim", c.model.z_dim, 1, 100000);
+    r.boolean("conditional", c.model.conditional);
+    r.integer("num_classes", c.model.num_classes, 0, 100000);
     r.object("g", [&](ObjectReader& g) {
       g.integer("ngf", c.model.g.ngf, 1, 4096);
       g.int_list("hidden", c.model.g.hidden, 1);
+      g.int_list("mults", c.model.g.mults, 1);
+      g.choice("upsample", c.model.g.upsample, {"deconv", "nearest", "bilinear"});
+      g.choice("output", c.model.g.output, {"tanh", "sigmoid"});
+      g.boolean("spectral_norm", c.model.g.spectral_norm);
+      g.integer("embed_dim", c.model.g.embed_dim, 0, 100000);
     });
     r.object("d", [&](ObjectReader& d) {
       d.integer("ndf", c.model.d.ndf, 1, 4096);
       d.int_list("hidden", c.model.d.hidden, 1);
+      d.int_list("mults", c.model.d.mults, 1);
       d.choice("norm", c.model.d.norm, {"auto", "batch", "none"});
       d.real("dropout", c.model.d.dropout, 0.0, 1.0, /*max_inclusive=*/false);
+      d.boolean("spectral_norm", c.model.d.spectral_norm);
+      d.choice("conditioning", c.model.d.conditioning, {"concat", "projection", "ac"});
     });
   });
   root.object("loss", [&](ObjectReader& r) {
@@ -227,6 +237,8 @@ Config config_from_json(const Json& json) {
     r.real("label_smoothing", c.loss.label_smoothing, 0.0, 1.0, /*max_inclusive=*/false);
     r.real("clip", c.loss.clip, 1e-8, 100.0);
     r.real("margin", c.loss.margin, 0.0, 1e6);
+    r.real("ac_weight", c.loss.ac_weight, 0.0, 1e6);
+    r.real("feature_matching", c.loss.feature_matching, 0.0, 1e6);
   });
   root.object("optim", [&](ObjectReader& r) {
     r.object("g", [&](ObjectReader& g) { read_adam(g, c.optim.g); });
@@ -259,18 +271,32 @@ Json config_to_json(const Config& c) {
   j["data"] = data_to_json(c.data);
   j["model"] = {{"arch", c.model.arch},
                 {"z_dim", c.model.z_dim},
-                {"g", {{"ngf", c.model.g.ngf}, {"hidden", c.model.g.hidden}}},
+                {"conditional", c.model.conditional},
+                {"num_classes", c.model.num_classes},
+                {"g",
+                 {{"ngf", c.model.g.ngf},
+                  {"hidden", c.model.g.hidden},
+                  {"mults", c.model.g.mults},
+                  {"upsample", c.model.g.upsample},
+                  {"output", c.model.g.output},
+                  {"spectral_norm", c.model.g.spectral_norm},
+                  {"embed_dim", c.model.g.embed_dim}}},
                 {"d",
                  {{"ndf", c.model.d.ndf},
                   {"hidden", c.model.d.hidden},
+                  {"mults", c.model.d.mults},
                   {"norm", c.model.d.norm},
-                  {"dropout", c.model.d.dropout}}}};
+                  {"dropout", c.model.d.dropout},
+                  {"spectral_norm", c.model.d.spectral_norm},
+                  {"conditioning", c.model.d.conditioning}}}};
   j["loss"] = {{"kind", c.loss.kind},
                {"n_critic", c.loss.n_critic},
                {"gp_lambda", c.loss.gp_lambda},
                {"label_smoothing", c.loss.label_smoothing},
                {"clip", c.loss.clip},
-               {"margin", c.loss.margin}};
+               {"margin", c.loss.margin},
+               {"ac_weight", c.loss.ac_weight},
+               {"feature_matching", c.loss.feature_matching}};
   j["optim"] = {{"g", adam_to_json(c.optim.g)}, {"d", adam_to_json(c.optim.d)}, {"lr_decay", c.optim.lr_decay}};
   j["train"] = {{"steps", c.train.steps},
                 {"batch_size", c.train.batch_size},
@@ -331,6 +357,8 @@ ClassifierConfig load_classifier_config(const std::string& path, const std::vect
   return classifier_config_from_json(load_json_with_overrides(path, overrides));
 }
 
+int64_t conditional_classes(const Config& c) { return c.model.conditional ? c.model.num_classes : 0; }
+
 bool loss_forbids_batch_norm(const std::string& loss_kind) { return loss_kind == "wgan-gp"; }
 
 bool discriminator_batch_norm(const Config& c) {
@@ -344,6 +372,14 @@ void validate_config(const Config& c) {
     throw UsageError("config key 'model.d.norm' = \"batch\" cannot be used with loss.kind \"" + c.loss.kind +
                      "\": the gradient penalty is computed per sample, and batch norm mixes samples in a batch; "
                      "use \"auto\" or \"none\"");
+  if (c.model.d.spectral_norm && c.loss.kind == "wgan")
+    throw UsageError("config key 'model.d.spectral_norm' = true cannot be used with loss.kind \"wgan\": weight "
+                     "clipping would clamp the unnormalised weights, which spectral normalisation rescales anyway, "
+                     "so the critic would have two Lipschitz constraints and clipping none of its effect; use "
+                     "loss.kind \"hinge\" or \"wgan-gp\" with spectral norm");
+  if (c.model.conditional && c.model.num_classes == 1)
+    throw UsageError("config key 'model.num_classes' = 1: a conditional GAN needs at least 2 classes (0 = the "
+                     "dataset's number of classes)");
   if (c.train.sample_nrow > c.train.sample_count)
     throw UsageError("config key 'train.sample_nrow' = " + std::to_string(c.train.sample_nrow) +
                      " exceeds train.sample_count = " + std::to_string(c.train.sample_count));

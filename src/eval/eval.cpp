@@ -40,6 +40,40 @@ std::string describe(const Dataset& data, int64_t used) {
   return data.source + " (" + std::to_string(used) + " of " + std::to_string(data.size()) + " images)";
 }
 
+// Per-class FD and class accuracy of conditional samples (labels `fake_labels`) against labelled reference
+// features (`real_labels`, undefined when the reference has none).
+void conditional_metrics(EvalResult& out, FeatureNet& net, const torch::Tensor& fake_images,
+                         const torch::Tensor& fake, const torch::Tensor& fake_labels, const torch::Tensor& real,
+                         const torch::Tensor& real_labels, const std::vector<std::string>& names, int64_t num_classes,
+                         torch::Device device) {
+  torch::Tensor predicted;
+  if (!net.classify)
+    out.class_note = "class accuracy needs a ganpp classifier as --features";
+  else if (static_cast<int64_t>(net.classes.size()) != num_classes || (!names.empty() && net.classes != names))
+    out.class_note = "class accuracy needs a classifier trained on the generator's classes";
+  else
+    predicted = predict_classes(net, fake_images, device);
+  if (!real_labels.defined()) out.class_note += std::string(out.class_note.empty() ? "" : "; ") +
+                                                "per-class FD needs a labelled reference";
+  if (predicted.defined()) out.class_accuracy = (predicted == fake_labels).to(torch::kFloat64).mean().item<double>();
+  for (int64_t c = 0; c < num_classes; ++c) {
+    ClassMetrics m;
+    m.name = c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
+    const auto mine = fake_labels == c;
+    m.n = mine.sum().item<int64_t>();
+    if (predicted.defined() && m.n > 0)
+      m.accuracy = (predicted.masked_select(mine) == c).to(torch::kFloat64).mean().item<double>();
+    if (real_labels.defined()) {
+      const auto theirs = (real_labels == c).nonzero().squeeze(1);
+      m.n_reference = theirs.size(0);
+      if (m.n >= 2 && m.n_reference >= 2)
+        m.fd = frechet_distance(gaussian_stats(real.index_select(0, theirs)),
+                                gaussian_stats(fake.index_select(0, mine.nonzero().squeeze(1))));
+    }
+    out.classes.push_back(m);
+  }
+}
+
 }  // namespace
 
 void validate_eval_request(const EvalRequest& r) {
@@ -57,10 +91,14 @@ void validate_eval_request(const EvalRequest& r) {
   if (r.n < 10) throw UsageError("--n must be at least 10");
 }
 
+torch::Tensor random_subset_indices(int64_t total, int64_t n, uint64_t seed) {
+  if (total <= n) return torch::arange(total, torch::kInt64);
+  return torch::randperm(total, make_generator(seed, kReferenceStream), torch::kInt64).narrow(0, 0, n);
+}
+
 torch::Tensor random_subset(const torch::Tensor& images, int64_t n, uint64_t seed) {
   if (images.size(0) <= n) return images;
-  const auto order = torch::randperm(images.size(0), make_generator(seed, kReferenceStream), torch::kInt64);
-  return images.index_select(0, order.narrow(0, 0, n));
+  return images.index_select(0, random_subset_indices(images.size(0), n, seed));
 }
 
 void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels) {
@@ -115,13 +153,23 @@ EvalResult evaluate(const EvalRequest& r, torch::Device device) {
     check_feature_input(net, size, channels, "the checkpoint's images");
     const std::string reference = r.reference.empty() ? loaded.config.data.path : r.reference;
     const Dataset data = load_reference(reference, r.reference_split, size, channels);
-    real = random_subset(data.images, r.n, r.seed);
+    const auto idx = random_subset_indices(data.size(), r.n, r.seed);
+    real = data.images.index_select(0, idx);
     out.reference = describe(data, real.size(0));
-    const auto images = generate(*loaded.g, random_latents(r.n, loaded.config.model.z_dim, r.seed), device);
-    fake = images;
+    const auto labels = sample_labels(loaded, r.n, /*cls=*/-1);  // conditional: every class in turn
+    fake = generate(*loaded.g, random_latents(r.n, loaded.config.model.z_dim, r.seed), labels, device);
     out.step = loaded.step;
     out.subject = std::to_string(r.n) + " samples of " + r.checkpoint + " (step " + std::to_string(loaded.step) +
-                  (loaded.ema ? ", EMA weights" : "") + ")";
+                  (loaded.ema ? ", EMA weights" : "") + (labels.defined() ? ", every class in turn" : "") + ")";
+    if (labels.defined()) {
+      const auto real_features = extract_features(net, real, device);
+      const auto fake_features = extract_features(net, fake, device);
+      out.metrics = compare_features(real_features, fake_features, r.seed);
+      const torch::Tensor real_labels = data.labels.defined() ? data.labels.index_select(0, idx) : torch::Tensor();
+      conditional_metrics(out, net, fake, fake_features, labels, real_features, real_labels, loaded.classes,
+                          conditional_classes(loaded.config), device);
+      return out;
+    }
   } else if (!r.images.empty()) {
     int64_t size = 0, channels = 0;
     probe_image_folder(r.images, size, channels);
@@ -160,6 +208,16 @@ Json eval_result_to_json(const EvalResult& r) {
   j["reference"] = r.reference;
   j["features"] = r.features;
   if (r.step >= 0) j["step"] = r.step;
+  if (!r.classes.empty()) {
+    const auto number = [](double x) { return std::isnan(x) ? Json(nullptr) : Json(x); };
+    j["class_accuracy"] = number(r.class_accuracy);
+    Json classes = Json::array();
+    for (const auto& c : r.classes)
+      classes.push_back({{"class", c.name}, {"n", c.n}, {"n_reference", c.n_reference}, {"fd", number(c.fd)},
+                         {"accuracy", number(c.accuracy)}});
+    j["classes"] = classes;
+    if (!r.class_note.empty()) j["class_note"] = r.class_note;
+  }
   return j;
 }
 

@@ -45,15 +45,23 @@ torch::Tensor loss_ebgan_d(const torch::Tensor& real_scores, const torch::Tensor
 torch::Tensor loss_ebgan_g(const torch::Tensor& fake_scores) { return F::softplus(fake_scores).mean(); }
 
 torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
-                               torch::Tensor epsilon) {
+                               torch::Tensor epsilon, const torch::Tensor& labels) {
   // In fp32 even under bf16 autocast: the squared gradient norms overflow or lose all precision in bf16.
   AutocastGuard fp32(real.device(), /*enabled=*/false);
   if (!epsilon.defined()) epsilon = torch::rand({real.size(0)}, real.options());
   const auto eps = epsilon.view({-1, 1, 1, 1});
   const auto mixed = (eps * real.to(torch::kFloat32) + (1 - eps) * fake.detach().to(torch::kFloat32)).requires_grad_(true);
-  const auto grad = torch::autograd::grad({d.forward(mixed).sum()}, {mixed}, /*grad_outputs=*/{},
+  const auto grad = torch::autograd::grad({d.score(mixed, labels).sum()}, {mixed}, /*grad_outputs=*/{},
                                           /*retain_graph=*/true, /*create_graph=*/true)[0];
   return (grad.flatten(1).norm(2, /*dim=*/1) - 1).pow(2).mean();
+}
+
+torch::Tensor loss_feature_matching(const torch::Tensor& real_features, const torch::Tensor& fake_features) {
+  return (real_features.mean(0) - fake_features.mean(0)).pow(2).sum();
+}
+
+torch::Tensor loss_ac(const torch::Tensor& class_logits, const torch::Tensor& labels) {
+  return F::cross_entropy(class_logits, labels);
 }
 
 const std::vector<Loss>& losses() {

@@ -25,6 +25,8 @@ FeatureNet classifier_features(const std::string& path, torch::Device device) {
                     std::to_string(c.spec.channels) + ", accuracy " + accuracy + ")";
   ClassifierNet model = c.net;
   net.forward = [model](const torch::Tensor& images) mutable { return model->features(images); };
+  net.classify = [model](const torch::Tensor& images) mutable { return model->forward(images); };
+  net.classes = c.spec.classes;
   return net;
 }
 
@@ -86,17 +88,32 @@ void check_feature_input(const FeatureNet& net, int64_t size, int64_t channels, 
                        std::to_string(net.channels) + " (" + net.description + ")");
 }
 
-torch::Tensor extract_features(FeatureNet& net, const torch::Tensor& images, torch::Device device) {
+namespace {
+
+// `fn` over `images` in chunks, each converted to float in [-1, 1] with the net's channel count.
+torch::Tensor map_chunks(const FeatureNet& net, const std::function<torch::Tensor(const torch::Tensor&)>& fn,
+                         const torch::Tensor& images, torch::Device device) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < images.size(0); i += kChunk) {
     auto x = images.narrow(0, i, std::min(kChunk, images.size(0) - i)).to(device);
     x = x.scalar_type() == torch::kUInt8 ? x.to(torch::kFloat32).div_(127.5).sub_(1.0) : x.to(torch::kFloat32);
     if (net.channels == 3 && x.size(1) == 1) x = x.expand({-1, 3, -1, -1}).contiguous();
-    parts.push_back(net.forward(x).to(torch::kCPU, torch::kFloat32));
+    parts.push_back(fn(x).cpu());
   }
   if (parts.empty()) throw RuntimeError("no images to compute features of");
   return torch::cat(parts);
+}
+
+}  // namespace
+
+torch::Tensor extract_features(FeatureNet& net, const torch::Tensor& images, torch::Device device) {
+  return map_chunks(net, net.forward, images, device).to(torch::kFloat32);
+}
+
+torch::Tensor predict_classes(FeatureNet& net, const torch::Tensor& images, torch::Device device) {
+  if (!net.classify) throw RuntimeError(net.description + " is not a classifier; class accuracy needs a ganpp classifier");
+  return map_chunks(net, [&](const torch::Tensor& x) { return net.classify(x).argmax(1); }, images, device);
 }
 
 }  // namespace ganpp

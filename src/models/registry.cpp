@@ -12,16 +12,52 @@ const std::vector<Architecture>& architectures() {
   return kArchitectures;
 }
 
-Networks build_networks(const Config& config) {
-  const NetworkShape shape{config.data.channels, config.data.image_size, discriminator_batch_norm(config)};
-  for (const auto& arch : architectures()) {
-    if (arch.name != config.model.arch) continue;
-    arch.check(config.model, shape);
-    return arch.build(config.model, shape);
-  }
+namespace {
+
+const Architecture& find_architecture(const std::string& name) {
+  for (const auto& arch : architectures())
+    if (arch.name == name) return arch;
   std::string names;
   for (const auto& arch : architectures()) names += (names.empty() ? "" : ", ") + arch.name;
-  throw UsageError("config key 'model.arch' = \"" + config.model.arch + "\" is not a registered architecture; choose one of: " + names);
+  throw UsageError("config key 'model.arch' = \"" + name + "\" is not a registered architecture; choose one of: " + names);
+}
+
+}  // namespace
+
+NetworkShape network_shape(const Config& config) {
+  return {config.data.channels, config.data.image_size, discriminator_batch_norm(config), conditional_classes(config)};
+}
+
+void check_networks(const Config& config) { find_architecture(config.model.arch).check(config.model, network_shape(config)); }
+
+Networks build_networks(const Config& config) {
+  if (config.model.conditional && config.model.num_classes < 2)
+    throw UsageError("model.conditional = true needs the number of classes (model.num_classes), which training "
+                     "takes from the dataset's labels");
+  const Architecture& arch = find_architecture(config.model.arch);
+  const NetworkShape shape = network_shape(config);
+  arch.check(config.model, shape);
+  return arch.build(config.model, shape);
+}
+
+std::string describe_variant(const Config& c) {
+  const ModelConfig& m = c.model;
+  std::string text = m.arch;
+  if (m.arch != "mlp") text += m.g.upsample == "deconv" ? ", G transposed convs" : ", G " + m.g.upsample + " upsampling + conv";
+  text += ", G output " + m.g.output;
+  if (m.conditional) {
+    text += ", conditional (" + (m.num_classes > 0 ? std::to_string(m.num_classes) : std::string("dataset's")) +
+            " classes; G " + (m.g.embed_dim > 0 ? "label embedding " + std::to_string(m.g.embed_dim) : "one-hot labels") +
+            ", D " + m.d.conditioning + ")";
+  }
+  text += std::string(", D batch norm ") + (discriminator_batch_norm(c) ? "on" : "off");
+  if (m.d.spectral_norm || m.g.spectral_norm)
+    text += std::string(", spectral norm in ") + (m.d.spectral_norm && m.g.spectral_norm ? "G and D" : m.d.spectral_norm ? "D" : "G");
+  if (m.d.dropout > 0) text += ", D dropout " + std::to_string(m.d.dropout).substr(0, 4);
+  text += "; loss " + c.loss.kind;
+  if (c.loss.feature_matching > 0) text += " + feature matching";
+  if (m.conditional && m.d.conditioning == "ac") text += " + class cross-entropy";
+  return text;
 }
 
 int64_t count_parameters(const torch::nn::Module& module) {

@@ -40,13 +40,39 @@ torch::Tensor random_latents(int64_t n, int64_t z_dim, uint64_t seed) {
   return torch::randn({n, z_dim}, gen);
 }
 
-torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device) {
+torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, const torch::Tensor& labels, torch::Device device) {
   torch::NoGradGuard no_grad;
   g.eval();
   std::vector<torch::Tensor> parts;
-  for (int64_t i = 0; i < z.size(0); i += kChunk)
-    parts.push_back(g.forward(z.narrow(0, i, std::min(kChunk, z.size(0) - i)).to(device)).cpu());
+  for (int64_t i = 0; i < z.size(0); i += kChunk) {
+    const int64_t n = std::min(kChunk, z.size(0) - i);
+    const auto y = labels.defined() ? labels.narrow(0, i, n).to(device) : torch::Tensor();
+    parts.push_back(g.to_signed_range(g.forward(z.narrow(0, i, n).to(device), y)).cpu());
+  }
   return torch::cat(parts);
+}
+
+torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device) { return generate(g, z, {}, device); }
+
+int64_t resolve_class(const std::string& name_or_index, const LoadedGenerator& loaded) {
+  const int64_t classes = conditional_classes(loaded.config);
+  if (classes == 0)
+    throw UsageError("--class needs a class-conditional model; this checkpoint's model is unconditional");
+  for (size_t i = 0; i < loaded.classes.size(); ++i)
+    if (loaded.classes[i] == name_or_index) return static_cast<int64_t>(i);
+  const bool digits = !name_or_index.empty() && name_or_index.find_first_not_of("0123456789") == std::string::npos;
+  if (digits && name_or_index.size() < 10 && std::stoll(name_or_index) < classes) return std::stoll(name_or_index);
+  std::string names;
+  for (const auto& c : loaded.classes) names += (names.empty() ? "" : ", ") + c;
+  throw UsageError("--class '" + name_or_index + "' is not a class of this model; give an index from 0 to " +
+                   std::to_string(classes - 1) + (names.empty() ? "" : " or one of: " + names));
+}
+
+torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cls) {
+  const int64_t classes = conditional_classes(loaded.config);
+  if (classes == 0) return {};
+  if (cls >= 0) return torch::full({n}, cls, torch::kInt64);
+  return torch::arange(n, torch::kInt64).remainder(classes);
 }
 
 torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t) { return a * (1 - t) + b * t; }
@@ -82,13 +108,17 @@ torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const st
   return torch::stack(frames, /*dim=*/1).reshape({rows * walk_frames(points, steps), z_dim});
 }
 
-void write_image_files(const std::string& dir, const torch::Tensor& images) {
+void write_image_files(const std::string& dir, const torch::Tensor& images, const torch::Tensor& labels) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw RuntimeError("cannot create folder '" + dir + "': " + ec.message());
   for (int64_t i = 0; i < images.size(0); ++i) {
-    char name[32];
-    std::snprintf(name, sizeof(name), "%06lld.png", static_cast<long long>(i));
+    char name[48];
+    if (labels.defined())
+      std::snprintf(name, sizeof(name), "%06lld_class%lld.png", static_cast<long long>(i),
+                    static_cast<long long>(labels[i].item<int64_t>()));
+    else
+      std::snprintf(name, sizeof(name), "%06lld.png", static_cast<long long>(i));
     write_png((fs::path(dir) / name).string(), images[i]);
   }
 }

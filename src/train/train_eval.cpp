@@ -23,12 +23,14 @@ TrainingEvaluator::TrainingEvaluator(const Config& config, const Dataset& data, 
   reference_ = extract_features(net_, random_subset(data.images, n, seed_), device_);
   auto gen = make_generator(seed_, kEvalLatentStream);
   latents_ = torch::randn({n, config.model.z_dim}, gen);
+  const int64_t classes = conditional_classes(config);
+  if (classes > 0) labels_ = torch::arange(n, torch::kInt64).remainder(classes);  // every class in turn
   best_fd_ = best_fd_in_log(run_dir);
 }
 
 QualityMetrics TrainingEvaluator::measure(GeneratorBase& g) {
   const bool was_training = g.is_training();
-  const auto images = generate(g, latents_, device_);  // eval mode, no gradients
+  const auto images = generate(g, latents_, labels_, device_);  // eval mode, no gradients
   g.train(was_training);
   return compare_features(reference_, extract_features(net_, images, device_), seed_);
 }

@@ -89,6 +89,14 @@ void set_requires_grad(torch::nn::Module& module, bool on) {
 
 double scalar(const torch::Tensor& t) { return t.defined() ? t.item<double>() : NAN; }
 
+// Class k for the k-th row of a conditional grid (undefined when unconditional).
+torch::Tensor grid_labels(const Config& config, torch::Device device) {
+  const int64_t classes = conditional_classes(config);
+  if (classes == 0) return {};
+  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  return torch::arange(classes, opts).repeat_interleave(config.train.sample_nrow);
+}
+
 }  // namespace
 
 Trainer::Trainer(const Config& config, torch::Device device)
@@ -117,7 +125,15 @@ Trainer::Trainer(const Config& config, torch::Device device)
   opt_g_ = make_adam(*nets_.g, config_.optim.g);
   opt_d_ = make_adam(*nets_.d, config_.optim.d);
   auto gen = make_generator(config_.train.seed, kFixedLatentStream);
-  fixed_z_ = torch::randn({config_.train.sample_count, config_.model.z_dim}, gen).to(device_);
+  const int64_t classes = conditional_classes(config_);
+  if (classes > 0) {
+    // One row per class, the same latents in every row: columns show what the label alone changes.
+    const int64_t nrow = config_.train.sample_nrow;
+    fixed_z_ = torch::randn({nrow, config_.model.z_dim}, gen).repeat({classes, 1}).to(device_);
+  } else {
+    fixed_z_ = torch::randn({config_.train.sample_count, config_.model.z_dim}, gen).to(device_);
+  }
+  fixed_labels_ = grid_labels(config_, device_);
   first_bad_step_ = torch::full({}, -1, torch::TensorOptions().dtype(torch::kInt64).device(device_));
   bad_losses_ = torch::zeros({2}, torch::TensorOptions().device(device_));
 }
@@ -134,41 +150,60 @@ void Trainer::restore(CheckpointReader& checkpoint) {
   const TrainingState& state = checkpoint.state();
   step_ = state.step;
   fixed_z_ = state.fixed_z.to(device_);
+  if (fixed_labels_.defined() && fixed_z_.size(0) != fixed_labels_.size(0))
+    throw RuntimeError("checkpoint '" + checkpoint.path() + "' holds " + std::to_string(fixed_z_.size(0)) +
+                       " grid latents, but its conditional config draws " + std::to_string(fixed_labels_.size(0)));
   restore_rng(state.rng, device_);
 }
 
 StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
+  std::vector<Batch> batches;
+  for (const auto& images : reals) batches.push_back({images, {}});
+  return train_step(batches);
+}
+
+StepStats Trainer::train_step(const std::vector<Batch>& reals) {
   const auto opts = torch::TensorOptions().device(device_);
-  const int64_t batch = reals.front().size(0);
+  const int64_t batch = reals.front().images.size(0);
   const bool bf16 = config_.train.precision == "bf16";
+  const bool conditional = config_.model.conditional;
+  const bool ac = conditional && config_.model.d.conditioning == "ac";
+  const double fm = config_.loss.feature_matching;
   // With one critic step, the generator step reuses that step's fakes (as the reference DCGAN does).
   const bool reuse_fake = reals.size() == 1;
   StepStats stats;
-  torch::Tensor fake;
+  torch::Tensor fake, labels, real_features;
   // A function of the step alone, so a resumed run follows the same schedule.
   set_lr(*opt_g_, scheduled_lr(config_.optim.g.lr, config_.optim.lr_decay, step_, config_.train.steps));
   set_lr(*opt_d_, scheduled_lr(config_.optim.d.lr, config_.optim.lr_decay, step_, config_.train.steps));
 
-  for (const auto& batch_images : reals) {
-    const auto real = device_.is_cuda() ? batch_images.contiguous(at::MemoryFormat::ChannelsLast) : batch_images;
-    // 1. critic on real and fake
-    torch::Tensor loss_d, real_out, fake_out;
+  for (const auto& real_batch : reals) {
+    torch::Tensor real = nets_.g->from_signed_range(real_batch.images);
+    if (device_.is_cuda()) real = real.contiguous(at::MemoryFormat::ChannelsLast);
+    if (conditional) labels = real_batch.labels.to(device_);
+    // 1. critic on real and fake (the fakes drawn for the real batch's labels)
+    torch::Tensor loss_d;
+    DiscriminatorOutput real_out, fake_out;
     {
       AutocastGuard autocast(device_, bf16);
       const auto z = torch::randn({batch, config_.model.z_dim}, opts);
       if (reuse_fake) {
-        fake = nets_.g->forward(z);
+        fake = nets_.g->forward(z, labels);
       } else {
         torch::NoGradGuard no_grad;
-        fake = nets_.g->forward(z);
+        fake = nets_.g->forward(z, labels);
       }
-      real_out = nets_.d->forward(real).to(torch::kFloat32);
-      fake_out = nets_.d->forward(fake.detach()).to(torch::kFloat32);
-      loss_d = loss_.critic(real_out, fake_out, config_.loss);
+      real_out = nets_.d->forward(real, labels);
+      fake_out = nets_.d->forward(fake.detach(), labels);
+      loss_d = loss_.critic(real_out.score.to(torch::kFloat32), fake_out.score.to(torch::kFloat32), config_.loss);
+      // 2. auxiliary classifier on both batches (AC-GAN)
+      if (ac)
+        loss_d = loss_d + config_.loss.ac_weight * (loss_ac(real_out.class_logits.to(torch::kFloat32), labels) +
+                                                    loss_ac(fake_out.class_logits.to(torch::kFloat32), labels));
     }
-    // 2. gradient penalty on random interpolates (always fp32)
+    // 3. gradient penalty on random interpolates (always fp32)
     if (loss_.gradient_penalty) {
-      stats.penalty = gradient_penalty(*nets_.d, real, fake.detach());
+      stats.penalty = gradient_penalty(*nets_.d, real, fake.detach(), {}, labels);
       loss_d = loss_d + config_.loss.gp_lambda * stats.penalty;
     }
     clear_grads(*opt_d_);
@@ -177,22 +212,24 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
     opt_d_->step();
     if (loss_.clip_weights) clip_weights(*nets_.d, config_.loss.clip);
     stats.loss_d = loss_d.detach();
-    if (loss_.logits) {
-      stats.d_real = torch::sigmoid(real_out.detach()).mean();
-      stats.d_fake = torch::sigmoid(fake_out.detach()).mean();
-    } else {
-      stats.d_real = real_out.detach().mean();
-      stats.d_fake = fake_out.detach().mean();
-    }
+    const auto real_score = real_out.score.detach().to(torch::kFloat32);
+    const auto fake_score = fake_out.score.detach().to(torch::kFloat32);
+    stats.d_real = (loss_.logits ? torch::sigmoid(real_score) : real_score).mean();
+    stats.d_fake = (loss_.logits ? torch::sigmoid(fake_score) : fake_score).mean();
+    if (fm > 0) real_features = real_out.features.detach().to(torch::kFloat32);
   }
 
-  // 3. generator against the updated critic; D's weights need no gradients here.
+  // 4. generator against the updated critic; D's weights need no gradients here.
   set_requires_grad(*nets_.d, false);
   torch::Tensor loss_g;
   {
     AutocastGuard autocast(device_, bf16);
-    if (!reuse_fake) fake = nets_.g->forward(torch::randn({batch, config_.model.z_dim}, opts));
-    loss_g = loss_.generator(nets_.d->forward(fake).to(torch::kFloat32), config_.loss);
+    if (!reuse_fake) fake = nets_.g->forward(torch::randn({batch, config_.model.z_dim}, opts), labels);
+    const DiscriminatorOutput out = nets_.d->forward(fake, labels);
+    loss_g = loss_.generator(out.score.to(torch::kFloat32), config_.loss);
+    if (ac) loss_g = loss_g + config_.loss.ac_weight * loss_ac(out.class_logits.to(torch::kFloat32), labels);
+    // Feature matching against the real features of the last critic step (taken before its update).
+    if (fm > 0) loss_g = loss_g + fm * loss_feature_matching(real_features, out.features.to(torch::kFloat32));
   }
   clear_grads(*opt_g_);
   loss_g.backward();
@@ -221,7 +258,7 @@ torch::Tensor Trainer::sample_grid() {
   GeneratorBase& g = ema_g_ ? *ema_g_ : *nets_.g;
   const bool was_training = g.is_training();
   g.eval();
-  const auto images = g.forward(fixed_z_);
+  const auto images = g.to_signed_range(g.forward(fixed_z_, fixed_labels_));
   g.train(was_training);
   return make_grid(images, config_.train.sample_nrow);
 }
@@ -313,9 +350,9 @@ void Trainer::run(DataStream& data, const std::string& run_dir, const std::vecto
   using Clock = std::chrono::steady_clock;
   auto interval_start = Clock::now();
   int64_t interval_images = 0;
-  std::vector<torch::Tensor> reals(static_cast<size_t>(config_.loss.n_critic));
+  std::vector<Batch> reals(static_cast<size_t>(config_.loss.n_critic));
   while (step_ < t.steps) {
-    for (auto& r : reals) r = data.next().images;
+    for (auto& r : reals) r = data.next();
     const StepStats stats = train_step(reals);
     interval_images += static_cast<int64_t>(reals.size()) * t.batch_size;
     const bool last = step_ == t.steps;

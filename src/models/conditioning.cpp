@@ -1,0 +1,59 @@
+// Label inputs and conditional discriminator heads shared by the architectures (see layers.hpp).
+#include "ganpp/errors.hpp"
+#include "ganpp/layers.hpp"
+
+namespace nn = torch::nn;
+
+namespace ganpp {
+
+torch::Tensor one_hot(const torch::Tensor& labels, int64_t classes, const torch::TensorOptions& options) {
+  return torch::zeros({labels.size(0), classes}, options).scatter_(1, labels.view({-1, 1}), 1.0);
+}
+
+void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
+  if (!labels.defined())
+    throw UsageError("this network is class-conditional (model.conditional = true) and needs class labels");
+  if (labels.dim() != 1 || labels.size(0) != batch)
+    throw UsageError("class labels must be one per sample: got " + std::to_string(labels.numel()) + " for " +
+                     std::to_string(batch) + " samples");
+}
+
+LabelInputImpl::LabelInputImpl(int64_t classes, int64_t embed_dim) : classes_(classes) {
+  if (embed_dim > 0) embed_ = register_module("embed", nn::Embedding(classes, embed_dim));
+}
+
+torch::Tensor LabelInputImpl::forward(const torch::Tensor& z, const torch::Tensor& labels) {
+  check_labels(labels, z.size(0), classes_);
+  const auto y = embed_ ? embed_->forward(labels).to(z.scalar_type()) : one_hot(labels, classes_, z.options());
+  return torch::cat({z, y}, 1);
+}
+
+torch::Tensor concat_label_maps(const torch::Tensor& images, const torch::Tensor& labels, int64_t classes) {
+  check_labels(labels, images.size(0), classes);
+  const auto maps = one_hot(labels, classes, images.options())
+                        .view({images.size(0), classes, 1, 1})
+                        .expand({images.size(0), classes, images.size(2), images.size(3)});
+  return torch::cat({images, maps}, 1);
+}
+
+ConditionHeadImpl::ConditionHeadImpl(const std::string& conditioning, int64_t classes, int64_t pooled_dim,
+                                     int64_t feature_dim, bool spectral_norm) {
+  if (conditioning == "projection") {
+    projection_ = register_module("projection", nn::Embedding(classes, pooled_dim));
+    torch::NoGradGuard no_grad;
+    projection_->weight.normal_(0.0, 0.02);  // starts near the unconditional score
+  } else if (conditioning == "ac") {
+    classifier_ = register_module(
+        "classifier", nn::Sequential(maybe_spectral_norm(nn::Linear(feature_dim, classes), spectral_norm)));
+  }
+}
+
+void ConditionHeadImpl::apply(DiscriminatorOutput& out, const torch::Tensor& pooled, const torch::Tensor& labels) {
+  if (projection_) {
+    check_labels(labels, pooled.size(0), projection_->options.num_embeddings());
+    out.score = out.score + (projection_->forward(labels).to(pooled.scalar_type()) * pooled).sum(1);
+  }
+  if (classifier_) out.class_logits = classifier_->forward(out.features);
+}
+
+}  // namespace ganpp
