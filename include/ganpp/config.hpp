@@ -99,6 +99,9 @@ struct TrainConfig {
   int64_t sample_nrow = 8;         ///< images per row of the grid
   std::string precision = "fp32";  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
   double ema = 0.0;                ///< decay of the generator's exponential moving average (0 = off), e.g. 0.999
+  int64_t eval_every = 0;          ///< steps between sample-quality evaluations (FD, KID, precision/recall); 0 = off
+  int64_t eval_samples = 5000;     ///< generated (and reference) images per evaluation: N of the figures
+  std::string eval_features;       ///< feature network for evaluations: a `ganpp classifier` file or TorchScript module
 };
 
 struct Config {
@@ -107,6 +110,29 @@ struct Config {
   LossConfig loss;
   OptimConfig optim;
   TrainConfig train;
+};
+
+/// The CNN of `ganpp classifier train`: conv blocks (3x3 conv, batch norm, ReLU, 2x2 max pool), then one
+/// hidden fully connected layer whose activations are the feature space, then the class logits.
+struct ClassifierModelConfig {
+  std::vector<int64_t> widths = {32, 64, 128};  ///< channels of the conv blocks; each halves the resolution
+  int64_t feature_dim = 128;                    ///< width of the hidden layer (the feature vectors' size)
+};
+
+/// How the classifier is trained (Adam, cross-entropy, shuffled batches of the `data` section).
+struct ClassifierTrainConfig {
+  int64_t epochs = 3;          ///< passes over the training images
+  int64_t batch_size = 128;    ///< images per batch
+  double lr = 1e-3;            ///< Adam learning rate (betas 0.9, 0.999)
+  uint64_t seed = 0;           ///< seeds the weights and the data order
+  double holdout = 0.1;        ///< fraction held out for the accuracy when the data has no test split (image folders)
+};
+
+/// Config of `ganpp classifier train`: the `data` section of a GAN config, and `model` and `train` of its own.
+struct ClassifierConfig {
+  DataConfig data;
+  ClassifierModelConfig model;
+  ClassifierTrainConfig train;
 };
 
 /// Parses a config object strictly: every key known, every value of the right type and range.
@@ -131,6 +157,11 @@ std::string override_key(const std::string& assignment);
 
 /// Loads `path` (or the built-in defaults when empty), applies overrides, parses and validates.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+
+/// The classifier config, read as strictly as the GAN config; `load_classifier_config` applies `--set` overrides.
+ClassifierConfig classifier_config_from_json(const Json& json);
+Json classifier_config_to_json(const ClassifierConfig& config);
+ClassifierConfig load_classifier_config(const std::string& path, const std::vector<std::string>& overrides);
 
 /// The number of classes the networks are built for: model.num_classes when conditional, else 0.
 int64_t conditional_classes(const Config& config);

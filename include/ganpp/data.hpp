@@ -26,6 +26,9 @@ struct Dataset {
 /// Throws RuntimeError naming the file for missing, empty, unreadable or corrupt data.
 Dataset load_dataset(const DataConfig& config);
 
+/// Whether `path` is an IDX folder holding the images of `split` ("train" or "test").
+bool has_idx_split(const std::string& path, const std::string& split);
+
 /// Reads one IDX file (plain or gzip); returns the raw bytes after validating the header against
 /// the expected magic and the file length. `dims` receives the dimension sizes.
 std::vector<uint8_t> read_idx_file(const std::string& path, int expected_dims, std::vector<int64_t>& dims);
@@ -61,6 +64,7 @@ class DataStream {
   DataPosition position() const { return pos_; }
   void seek(DataPosition pos);
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  /// The images the stream draws from (e.g. the reference of evaluations during training).
   const Dataset& dataset() const { return data_; }
 
  private:

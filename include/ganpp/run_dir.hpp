@@ -23,6 +23,8 @@ std::string run_dir_of_checkpoint(const std::string& checkpoint_path);
 std::string sample_path(const std::string& run_dir, int64_t step);
 std::string checkpoint_path(const std::string& run_dir, int64_t step);
 std::string latest_checkpoint_path(const std::string& run_dir);
+/// checkpoints/best.ckpt: the checkpoint with the lowest FD of the run's evaluations (train.eval_every).
+std::string best_checkpoint_path(const std::string& run_dir);
 std::string log_path(const std::string& run_dir);
 std::string config_path(const std::string& run_dir);
 

@@ -16,6 +16,8 @@
 
 namespace ganpp {
 
+class TrainingEvaluator;
+
 /// What one generator step measured, as device tensors (read on the host only at log intervals).
 struct StepStats {
   torch::Tensor loss_d;   ///< critic loss of the last critic step (penalty included)
@@ -68,6 +70,10 @@ class Trainer {
 
  private:
   void save_checkpoint(const std::string& run_dir, const DataStream& data, const std::vector<std::string>& classes);
+  std::string checkpoint_bytes(const DataStream& data, const std::vector<std::string>& classes);
+  /// Measures sample quality (train.eval_every), logs it, and writes checkpoints/best.ckpt on a new best FD.
+  void evaluate(TrainingEvaluator& evaluator, const std::string& run_dir, const DataStream& data,
+                const std::vector<std::string>& classes);
   void log(const std::string& run_dir, const StepStats& stats, const DataStream& data, double images_per_s,
            const torch::Tensor& grid_images, HealthMonitor& health, Progress& progress);
   void check_finite(const std::string& run_dir);

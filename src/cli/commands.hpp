@@ -20,5 +20,7 @@ Command add_bench(CLI::App& app);
 Command add_inspect(CLI::App& app);
 Command add_export(CLI::App& app);
 Command add_report(CLI::App& app);
+Command add_eval(CLI::App& app);
+Command add_classifier(CLI::App& app);
 
 }  // namespace ganpp::cli

@@ -22,7 +22,10 @@ int main(int argc, char** argv) {
                                      cli::add_bench(app),
                                      cli::add_inspect(app),
                                      cli::add_export(app),
-                                     cli::add_report(app)};
+                                     cli::add_report(app),
+
+                                     cli::add_eval(app),
+                                     cli::add_classifier(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

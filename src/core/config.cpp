@@ -65,12 +65,12 @@ class ObjectReader {
     field = v->get<bool>();
   }
 
-  void string(const char* key, std::string& field) {
+  void string(const char* key, std::string& field, bool allow_empty = false) {
     const Json* v = find(key);
     if (!v) return;
     if (!v->is_string()) throw bad(key, "a string", *v);
     field = v->get<std::string>();
-    if (field.empty()) throw UsageError("config key '" + full(key) + "' must not be empty");
+    if (field.empty() && !allow_empty) throw UsageError("config key '" + full(key) + "' must not be empty");
   }
 
   void choice(const char* key, std::string& field, const std::vector<std::string>& choices) {
@@ -174,19 +174,38 @@ Json adam_to_json(const AdamConfig& a) {
               {"clip_grad_value", a.clip_grad_value}};
 }
 
+void read_data(ObjectReader& r, DataConfig& d) {
+  r.string("path", d.path);
+  r.choice("split", d.split, {"train", "test"});
+  r.integer("limit", d.limit, 0);
+  r.integer("image_size", d.image_size, 4, 1024);
+  r.integer("channels", d.channels, 1, 3);
+  r.boolean("hflip", d.hflip);
+}
+
+Json data_to_json(const DataConfig& d) {
+  return Json{{"path", d.path},         {"split", d.split},       {"limit", d.limit},
+              {"image_size", d.image_size}, {"channels", d.channels}, {"hflip", d.hflip}};
+}
+
+void validate_channels(const DataConfig& d) {
+  if (d.channels != 1 && d.channels != 3)
+    throw UsageError("config key 'data.channels' = " + std::to_string(d.channels) + " is not valid; choose 1 or 3");
+}
+
+Json load_json_with_overrides(const std::string& path, const std::vector<std::string>& overrides) {
+  Json json = path.empty() ? Json::object() : read_json_file(path);
+  if (!json.is_object()) throw UsageError("config file '" + path + "' must hold a JSON object");
+  for (const auto& o : overrides) apply_override(json, o);
+  return json;
+}
+
 }  // namespace
 
 Config config_from_json(const Json& json) {
   Config c;
   ObjectReader root(json, "");
-  root.object("data", [&](ObjectReader& r) {
-    r.string("path", c.data.path);
-    r.choice("split", c.data.split, {"train", "test"});
-    r.integer("limit", c.data.limit, 0);
-    r.integer("image_size", c.data.image_size, 4, 1024);
-    r.integer("channels", c.data.channels, 1, 3);
-    r.boolean("hflip", c.data.hflip);
-  });
+  root.object("data", [&](ObjectReader& r) { read_data(r, c.data); });
   root.object("model", [&](ObjectReader& r) {
     r.string("arch", c.model.arch);
     r.integer("z_dim", c.model.z_dim, 1, 100000);
@@ -238,6 +257,9 @@ Config config_from_json(const Json& json) {
     r.integer("sample_nrow", c.train.sample_nrow, 1, 4096);
     r.choice("precision", c.train.precision, {"fp32", "bf16"});
     r.real("ema", c.train.ema, 0.0, 1.0, /*max_inclusive=*/false);
+    r.integer("eval_every", c.train.eval_every, 0);
+    r.integer("eval_samples", c.train.eval_samples, 10, 1000000);
+    r.string("eval_features", c.train.eval_features, /*allow_empty=*/true);
   });
   root.ignore("run");
   root.finish();
@@ -246,9 +268,7 @@ Config config_from_json(const Json& json) {
 
 Json config_to_json(const Config& c) {
   Json j;
-  j["data"] = {{"path", c.data.path},           {"split", c.data.split},
-               {"limit", c.data.limit},         {"image_size", c.data.image_size},
-               {"channels", c.data.channels},   {"hflip", c.data.hflip}};
+  j["data"] = data_to_json(c.data);
   j["model"] = {{"arch", c.model.arch},
                 {"z_dim", c.model.z_dim},
                 {"conditional", c.model.conditional},
@@ -288,8 +308,53 @@ Json config_to_json(const Config& c) {
                 {"sample_count", c.train.sample_count},
                 {"sample_nrow", c.train.sample_nrow},
                 {"precision", c.train.precision},
-                {"ema", c.train.ema}};
+                {"ema", c.train.ema},
+                {"eval_every", c.train.eval_every},
+                {"eval_samples", c.train.eval_samples},
+                {"eval_features", c.train.eval_features}};
   return j;
+}
+
+ClassifierConfig classifier_config_from_json(const Json& json) {
+  ClassifierConfig c;
+  ObjectReader root(json, "");
+  root.object("data", [&](ObjectReader& r) { read_data(r, c.data); });
+  root.object("model", [&](ObjectReader& r) {
+    r.int_list("widths", c.model.widths, 1);
+    r.integer("feature_dim", c.model.feature_dim, 1, 65536);
+  });
+  root.object("train", [&](ObjectReader& r) {
+    r.integer("epochs", c.train.epochs, 1, 10000);
+    r.integer("batch_size", c.train.batch_size, 1, 1 << 20);
+    r.real("lr", c.train.lr, 1e-12, 10.0);
+    r.unsigned_integer("seed", c.train.seed);
+    r.real("holdout", c.train.holdout, 0.0, 1.0, /*max_inclusive=*/false);
+  });
+  root.finish();
+  if (c.model.widths.empty() || c.model.widths.size() > 6)
+    throw UsageError("config key 'model.widths' must list 1 to 6 conv widths, got " + Json(c.model.widths).dump());
+  if ((c.data.image_size >> c.model.widths.size()) < 1)
+    throw UsageError("config key 'model.widths' has " + std::to_string(c.model.widths.size()) +
+                     " conv blocks, each halving the resolution, too many for data.image_size = " +
+                     std::to_string(c.data.image_size) + "; use fewer blocks");
+  validate_channels(c.data);
+  return c;
+}
+
+Json classifier_config_to_json(const ClassifierConfig& c) {
+  Json j;
+  j["data"] = data_to_json(c.data);
+  j["model"] = {{"widths", c.model.widths}, {"feature_dim", c.model.feature_dim}};
+  j["train"] = {{"epochs", c.train.epochs},
+                {"batch_size", c.train.batch_size},
+                {"lr", c.train.lr},
+                {"seed", c.train.seed},
+                {"holdout", c.train.holdout}};
+  return j;
+}
+
+ClassifierConfig load_classifier_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return classifier_config_from_json(load_json_with_overrides(path, overrides));
 }
 
 int64_t conditional_classes(const Config& c) { return c.model.conditional ? c.model.num_classes : 0; }
@@ -302,8 +367,7 @@ bool discriminator_batch_norm(const Config& c) {
 }
 
 void validate_config(const Config& c) {
-  if (c.data.channels != 1 && c.data.channels != 3)
-    throw UsageError("config key 'data.channels' = " + std::to_string(c.data.channels) + " is not valid; choose 1 or 3");
+  validate_channels(c.data);
   if (c.model.d.norm == "batch" && loss_forbids_batch_norm(c.loss.kind))
     throw UsageError("config key 'model.d.norm' = \"batch\" cannot be used with loss.kind \"" + c.loss.kind +
                      "\": the gradient penalty is computed per sample, and batch norm mixes samples in a batch; "
@@ -319,6 +383,10 @@ void validate_config(const Config& c) {
   if (c.train.sample_nrow > c.train.sample_count)
     throw UsageError("config key 'train.sample_nrow' = " + std::to_string(c.train.sample_nrow) +
                      " exceeds train.sample_count = " + std::to_string(c.train.sample_count));
+  if (c.train.eval_every > 0 && c.train.eval_features.empty())
+    throw UsageError("config key 'train.eval_every' = " + std::to_string(c.train.eval_every) +
+                     " needs train.eval_features: train a feature network with 'ganpp classifier train --out "
+                     "classifier.pt' and set train.eval_features to that file (or to a TorchScript module)");
 }
 
 Json read_json_file(const std::string& path) {
@@ -386,10 +454,7 @@ bool is_resumable_key(const std::string& key) {
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  Json json = path.empty() ? Json::object() : read_json_file(path);
-  if (!json.is_object()) throw UsageError("config file '" + path + "' must hold a JSON object");
-  for (const auto& o : overrides) apply_override(json, o);
-  Config config = config_from_json(json);
+  Config config = config_from_json(load_json_with_overrides(path, overrides));
   validate_config(config);
   return config;
 }

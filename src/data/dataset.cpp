@@ -68,6 +68,10 @@ Dataset load_idx_folder(const DataConfig& config, const std::string& images_path
 
 }  // namespace
 
+bool has_idx_split(const std::string& path, const std::string& split) {
+  return fs::is_directory(path) && !find_idx(fs::path(path), split == "train" ? "train" : "t10k", "images").empty();
+}
+
 Dataset load_dataset(const DataConfig& config) {
   const fs::path dir(config.path);
   if (!fs::exists(dir))

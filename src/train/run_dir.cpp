@@ -86,6 +86,9 @@ std::string checkpoint_path(const std::string& run_dir, int64_t step) {
 std::string latest_checkpoint_path(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoints" / "latest.ckpt").string();
 }
+std::string best_checkpoint_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoints" / "best.ckpt").string();
+}
 std::string log_path(const std::string& run_dir) { return (fs::path(run_dir) / "log.jsonl").string(); }
 std::string config_path(const std::string& run_dir) { return (fs::path(run_dir) / "config.json").string(); }
 

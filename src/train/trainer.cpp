@@ -17,6 +17,7 @@
 #include "ganpp/report.hpp"
 #include "ganpp/rng.hpp"
 #include "ganpp/run_dir.hpp"
+#include "ganpp/train_eval.hpp"
 
 namespace ganpp {
 namespace {
@@ -287,17 +288,21 @@ void Trainer::check_finite(const std::string& run_dir) {
                      "lower optim.*.lr or change the loss before trying again");
 }
 
-void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data,
-                              const std::vector<std::string>& classes) {
-  check_finite(run_dir);  // never checkpoint a diverged state
+std::string Trainer::checkpoint_bytes(const DataStream& data, const std::vector<std::string>& classes) {
   TrainingState state;
   state.step = step_;
   state.data = data.position();
   state.rng = capture_rng(device_);
   state.fixed_z = fixed_z_;
   state.classes = classes;
-  const std::string bytes =
-      serialize_checkpoint(config_, state, TrainingModules{*nets_.g, *nets_.d, opt_g_.get(), opt_d_.get(), ema_g_.get()});
+  return serialize_checkpoint(config_, state,
+                              TrainingModules{*nets_.g, *nets_.d, opt_g_.get(), opt_d_.get(), ema_g_.get()});
+}
+
+void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data,
+                              const std::vector<std::string>& classes) {
+  check_finite(run_dir);  // never checkpoint a diverged state
+  const std::string bytes = checkpoint_bytes(data, classes);
   write_file_atomic(checkpoint_path(run_dir, step_), bytes);
   write_file_atomic(latest_checkpoint_path(run_dir), bytes);
   prune_checkpoints(run_dir, config_.train.keep_checkpoints);
@@ -347,8 +352,25 @@ void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStre
   progress.set_losses(scalar(s.loss_d), scalar(s.loss_g));
 }
 
+void Trainer::evaluate(TrainingEvaluator& evaluator, const std::string& run_dir, const DataStream& data,
+                       const std::vector<std::string>& classes) {
+  check_finite(run_dir);  // never evaluate (or keep as best) a diverged state
+  const QualityMetrics m = evaluator.measure(ema_g_ ? *ema_g_ : *nets_.g);
+  Json record = {{"step", step_}, {"epoch", std::round(epoch_of(data) * 1000) / 1000}};
+  record.update(metrics_to_json(m));
+  append_log(run_dir, record);
+  const bool best = evaluator.improves_best(m.fd);
+  if (best) write_file_atomic(best_checkpoint_path(run_dir), checkpoint_bytes(data, classes));
+  write_report(run_dir);  // the page shows the new figures at once
+  spdlog::info("eval step {}: FD {:.4f} KID {:.5f} ± {:.5f} precision {:.3f} recall {:.3f} (N = {}){}", step_, m.fd,
+               m.kid.mean, m.kid.std, m.pr.precision, m.pr.recall, m.n, best ? "; best so far: checkpoints/best.ckpt" : "");
+}
+
 void Trainer::run(DataStream& data, const std::string& run_dir, const std::vector<std::string>& classes) {
   const TrainConfig& t = config_.train;
+  // Reference features are computed once, from the training images in memory.
+  std::unique_ptr<TrainingEvaluator> evaluator;
+  if (t.eval_every > 0) evaluator = std::make_unique<TrainingEvaluator>(config_, data.dataset(), device_, run_dir);
   using Clock = std::chrono::steady_clock;
   HealthMonitor health(loss_.logits, real_image_diversity(data.dataset().images, t.sample_count));
   health.replay(log_path(run_dir));  // a resumed run continues the warning state where its log stops
@@ -378,6 +400,7 @@ void Trainer::run(DataStream& data, const std::string& run_dir, const std::vecto
       interval_start = Clock::now();
       interval_images = 0;
     }
+    if (evaluator && (step_ % t.eval_every == 0 || last)) evaluate(*evaluator, run_dir, data, classes);
     if (step_ % t.checkpoint_every == 0 || last) save_checkpoint(run_dir, data, classes);
   }
 }
