@@ -25,7 +25,9 @@ std::string html_escape(const std::string& text);
 std::vector<size_t> evenly_spaced(size_t n, size_t max);
 
 /// The chart a log.jsonl key belongs to: "Losses", "Discriminator outputs", "Gradient norms",
-/// "Diversity", "Speed", or the key itself (any other numeric series gets a chart of its own).
+/// "Diversity", the sample-quality charts of evaluations, "Speed", or the key itself (any other numeric
+/// series gets a chart of its own). Empty for bookkeeping values that are shown only in the tables
+/// (an evaluation's sample counts and KID's spread).
 std::string metric_group(const std::string& key);
 
 /// Bounds that keep report.html small on long runs.

@@ -94,11 +94,18 @@ ChartSeries downsampled(const ChartSeries& s) {
 }
 
 std::string charts_html(const std::vector<ChartSeries>& series) {
-  static const std::vector<std::string> kOrder = {"Losses", "Discriminator outputs", "Gradient norms", "Diversity"};
+  static const std::vector<std::string> kOrder = {"Losses",
+                                                  "Discriminator outputs",
+                                                  "Gradient norms",
+                                                  "Diversity",
+                                                  "Fréchet distance (eval)",
+                                                  "Precision and recall (eval)",
+                                                  "KID (eval)"};
   std::vector<std::pair<std::string, std::vector<ChartSeries>>> groups;
   for (const auto& g : kOrder) groups.push_back({g, {}});
   for (const auto& s : series) {
     const std::string group = metric_group(s.name);
+    if (group.empty()) continue;
     auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == group; });
     if (it == groups.end()) {
       groups.push_back({group, {}});
@@ -186,6 +193,10 @@ std::string metric_group(const std::string& key) {
   if (key.rfind("grad_norm", 0) == 0) return "Gradient norms";
   if (key.rfind("diversity", 0) == 0) return "Diversity";
   if (key == "images_per_s") return "Speed";
+  if (key == "fd") return "Fréchet distance (eval)";
+  if (key == "kid") return "KID (eval)";
+  if (key == "precision" || key == "recall") return "Precision and recall (eval)";
+  if (key == "eval_n" || key == "eval_n_reference" || key == "kid_std") return "";
   return key;
 }
 
@@ -219,7 +230,14 @@ std::string build_report(const std::string& run_dir) {
           "against the same measure on real images.</p>\n";
   html += charts_html(numeric_series(records));
   html += "<h2>Samples</h2>\n" + grids_html(run_dir);
-  if (!records.empty()) html += "<h2>Latest record</h2>\n" + latest_table(records.back());
+  // The newest training record and, separately, the newest evaluation (its own records carry no losses).
+  const auto latest_with = [&](const char* key) -> const Json* {
+    for (auto it = records.rbegin(); it != records.rend(); ++it)
+      if (it->contains(key)) return &*it;
+    return nullptr;
+  };
+  if (const Json* r = latest_with("loss_d")) html += "<h2>Latest record</h2>\n" + latest_table(*r);
+  if (const Json* r = latest_with("fd")) html += "<h2>Latest evaluation</h2>\n" + latest_table(*r);
   html += "<h2>Config</h2>\n<pre>" + html_escape(config_text) + "</pre>\n</body>\n</html>\n";
   return html;
 }
