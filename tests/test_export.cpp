@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "ganpp/checkpoint.hpp"
 #include "ganpp/config.hpp"
 #include "ganpp/models.hpp"
 #include "ganpp/sample.hpp"
@@ -151,7 +152,7 @@ TEST_F(ExportTest, InspectShowsStepArchitectureAndParameterCounts) {
 
 TEST_F(ExportTest, InspectJsonDescribesTheCheckpoint) {
   const auto info = inspect_json(mlp_ + "/checkpoints/step_000003.ckpt");
-  EXPECT_EQ(info["format_version"], 1);
+  EXPECT_EQ(info["format_version"], ganpp::kCheckpointFormat);
   EXPECT_TRUE(contains(info["libtorch_version"].get<std::string>(), "."));
   EXPECT_EQ(info["step"], 3);
   EXPECT_EQ(info["epoch"], 0);

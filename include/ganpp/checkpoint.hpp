@@ -14,7 +14,9 @@
 
 namespace ganpp {
 
-inline constexpr int64_t kCheckpointFormat = 1;
+/// 2: the discriminator's score layer became its own module ("score") beside the zoo's conditional heads
+/// and spectral-norm wrappers, so format-1 networks no longer load by name.
+inline constexpr int64_t kCheckpointFormat = 2;
 
 /// The non-network part of a run's state.
 struct TrainingState {
