@@ -13,6 +13,7 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/eval.hpp"
 #include "ganpp/features.hpp"
+#include "ganpp/run_dir.hpp"
 #include "ganpp/train_eval.hpp"
 #include "helpers.hpp"
 
@@ -276,7 +277,7 @@ TEST_F(EvalTest, EvalEveryNeedsFeaturesAndLogsMetricsWithExactResume) {
     ASSERT_TRUE(fs::exists(path)) << run;
     EXPECT_EQ(CheckpointReader(path, torch::kCPU).state().step, best_step) << run;
   }
-  EXPECT_DOUBLE_EQ(best_fd_in_log(split), best);
+  EXPECT_DOUBLE_EQ(best_fd_in_log(read_log(split)), best);
   // The training images themselves are unchanged by evaluations: grids match too.
   EXPECT_EQ(slurp(straight + "/samples/step_000006.png"), slurp(split + "/samples/step_000006.png"));
 }

@@ -80,27 +80,20 @@ TEST(HealthTest, ReplayRebuildsTheStateFromTheLog) {
   log += "{\"step\": 5, \"d_fa";  // a partial line from a killed run is ignored
   write_bytes(dir.path + "/log.jsonl", log);
   HealthMonitor m(true, 0.6);
-  m.replay(dir.path + "/log.jsonl");
+  m.replay(read_log(dir.path));
   Json next = record(5, 0.001);
   next["diversity"] = 0.1;
   EXPECT_EQ(m.observe(next).size(), 2u);  // the streak reaches 5, and 0.1 fell from the peak 0.5
   HealthMonitor fresh(true, 0.6);
-  fresh.replay(dir.path + "/missing.jsonl");  // a new run has no log yet
+  fresh.replay(read_log(dir.path + "/new-run"));  // a new run has no log yet
   EXPECT_TRUE(fresh.observe(next).empty());
 }
 
 TEST(HealthTest, TrainingLogsFiniteHealthSignalsAndWritesTheReport) {
   TempDir root("health-run");
   write_idx_dataset(root.path + "/data", 16, 16, 4);
-  Config c;
+  Config c = tiny_config();
   c.data.path = root.path + "/data";
-  c.data.image_size = 16;
-  c.model.z_dim = 8;
-  c.model.g.ngf = 4;
-  c.model.d.ndf = 4;
-  c.train.batch_size = 4;
-  c.train.sample_count = 4;
-  c.train.sample_nrow = 2;
   c.train.steps = 6;
   c.train.log_every = 2;
   c.train.sample_every = 3;

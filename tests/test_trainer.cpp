@@ -15,21 +15,8 @@ using namespace ganpp::test;
 
 namespace {
 
-Config tiny(const std::string& loss) {
-  Config c;
-  c.data.image_size = 16;
-  c.model.z_dim = 8;
-  c.model.g.ngf = 4;
-  c.model.d.ndf = 4;
-  c.loss.kind = loss;
-  c.train.batch_size = 4;
-  c.train.sample_count = 4;
-  c.train.sample_nrow = 2;
-  return c;
-}
-
 TEST(TrainerTest, StepReportsLossesAndMovesBothNetworks) {
-  Trainer t(tiny("wgan-gp"), torch::kCPU);
+  Trainer t(tiny_config("dcgan", "wgan-gp"), torch::kCPU);
   const auto g0 = t.networks().g->parameters().front().clone();
   const auto d0 = t.networks().d->parameters().front().clone();
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;
@@ -47,7 +34,7 @@ TEST(TrainerTest, StepReportsLossesAndMovesBothNetworks) {
 }
 
 TEST(TrainerTest, BceStatsAreProbabilities) {
-  Trainer t(tiny("bce"), torch::kCPU);
+  Trainer t(tiny_config("dcgan", "bce"), torch::kCPU);
   const StepStats s = t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
   for (const auto& p : {s.d_real, s.d_fake}) {
     EXPECT_GT(p.item<double>(), 0.0);
@@ -57,7 +44,7 @@ TEST(TrainerTest, BceStatsAreProbabilities) {
 }
 
 TEST(TrainerTest, SampleGridHasNoSideEffects) {
-  Trainer t(tiny("bce"), torch::kCPU);
+  Trainer t(tiny_config("dcgan", "bce"), torch::kCPU);
   t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
   std::vector<torch::Tensor> buffers;
   for (const auto& b : t.networks().g->buffers()) buffers.push_back(b.clone());
@@ -74,7 +61,7 @@ TEST(TrainerTest, SampleGridHasNoSideEffects) {
 TEST(TrainerTest, NonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastCheckpoint) {
   const std::string root = temp_dir("nonfinite");
   write_idx_dataset(root + "/data", 16, 16, 4);
-  Config config = tiny("bce");
+  Config config = tiny_config("dcgan", "bce");
   config.data.path = root + "/data";
   config.train.steps = 6;
   config.train.log_every = 3;
@@ -115,7 +102,7 @@ TEST(TrainerTest, NonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastCheckpoint
 namespace {
 
 TEST(TrainerTest, Bf16AutocastRunsOnTheCpuWithAnFp32Penalty) {
-  Config fp32 = tiny("wgan-gp");
+  Config fp32 = tiny_config("dcgan", "wgan-gp");
   Config bf16 = fp32;
   bf16.train.precision = "bf16";
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;
@@ -151,7 +138,7 @@ TEST(TrainerTest, PrecisionKeyIsValidated) {
 namespace {
 
 TEST(TrainerTest, WganClipsTheCriticAfterEveryStep) {
-  Config c = tiny("wgan");
+  Config c = tiny_config("dcgan", "wgan");
   c.loss.clip = 0.005;
   Trainer t(c, torch::kCPU);
   t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1, torch::rand({4, 1, 16, 16}) * 2 - 1});
@@ -164,7 +151,7 @@ TEST(TrainerTest, WganClipsTheCriticAfterEveryStep) {
 
 TEST(TrainerTest, EveryLossTrainsAStepWithFiniteLosses) {
   for (const auto& loss : losses()) {
-    Trainer t(tiny(loss.name), torch::kCPU);
+    Trainer t(tiny_config("dcgan", loss.name), torch::kCPU);
     const StepStats s = t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
     EXPECT_TRUE(std::isfinite(s.loss_d.item<double>())) << loss.name;
     EXPECT_TRUE(std::isfinite(s.loss_g.item<double>())) << loss.name;
@@ -184,13 +171,13 @@ double total_grad_norm(torch::nn::Module& m) {
 
 TEST(TrainerTest, GradientClippingByValueAndByNorm) {
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;
-  Config by_value = tiny("bce");
+  Config by_value = tiny_config("dcgan", "bce");
   by_value.optim.d.clip_grad_value = 1e-4;
   Trainer a(by_value, torch::kCPU);
   a.train_step({real});
   for (const auto& p : a.networks().d->parameters()) EXPECT_LE(p.grad().abs().max().item<double>(), 1e-4 + 1e-12);
 
-  Config by_norm = tiny("bce");
+  Config by_norm = tiny_config("dcgan", "bce");
   by_norm.optim.d.clip_grad_norm = 0.01;
   by_norm.optim.g.clip_grad_norm = 0.02;
   Trainer b(by_norm, torch::kCPU);
@@ -200,7 +187,7 @@ TEST(TrainerTest, GradientClippingByValueAndByNorm) {
 }
 
 TEST(TrainerTest, LinearLearningRateDecay) {
-  Config c = tiny("bce");
+  Config c = tiny_config("dcgan", "bce");
   c.optim.lr_decay = "linear";
   c.train.steps = 4;
   c.optim.d.lr = 4e-4;
@@ -222,7 +209,7 @@ TEST(TrainerTest, LinearLearningRateDecay) {
 namespace {
 
 TEST(TrainerTest, EmaFollowsTheGeneratorWithItsDecay) {
-  Config c = tiny("bce");
+  Config c = tiny_config("dcgan", "bce");
   c.train.ema = 0.75;
   Trainer t(c, torch::kCPU);
   ASSERT_NE(t.ema_generator(), nullptr);
@@ -235,17 +222,17 @@ TEST(TrainerTest, EmaFollowsTheGeneratorWithItsDecay) {
   for (size_t i = 0; i < after.size(); ++i)
     EXPECT_TRUE(torch::allclose(ema[i], 0.75 * before[i] + 0.25 * after[i], 1e-5, 1e-7)) << i;
   // Grids come from the average: they differ from the raw generator's.
-  Config plain = tiny("bce");
+  Config plain = tiny_config("dcgan", "bce");
   Trainer raw(plain, torch::kCPU);
   raw.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
   EXPECT_EQ(raw.ema_generator(), nullptr);
 }
 
 TEST(TrainerTest, EmaDoesNotChangeTheTrainingStream) {
-  Config with = tiny("bce");
+  Config with = tiny_config("dcgan", "bce");
   with.train.ema = 0.9;
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;
-  Trainer a(tiny("bce"), torch::kCPU);  // each Trainer seeds the default generators afresh
+  Trainer a(tiny_config("dcgan", "bce"), torch::kCPU);  // each Trainer seeds the default generators afresh
   const auto sa = a.train_step({real});
   Trainer b(with, torch::kCPU);
   const auto sb = b.train_step({real});

@@ -50,7 +50,7 @@ class HealthMonitor {
   std::vector<std::string> observe(const Json& record);
 
   /// Feeds every record of the log.jsonl file at `path` (if it exists), discarding the warnings.
-  void replay(const std::string& path);
+  void replay(const std::vector<Json>& records);
 
   double real_diversity() const { return real_diversity_; }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ganpp/config.hpp"
 
@@ -30,6 +31,10 @@ std::string config_path(const std::string& run_dir);
 
 /// Writes config.json: the resolved config plus a "run" block (versions, device, threads).
 void write_run_config(const std::string& run_dir, const Config& config, const Json& run_info);
+
+/// The records of log.jsonl in order (objects with a numeric "step"); a partial last line of a killed run
+/// is skipped. Empty when the run has no log yet.
+std::vector<Json> read_log(const std::string& run_dir);
 
 /// Appends one record to log.jsonl.
 void append_log(const std::string& run_dir, const Json& record);

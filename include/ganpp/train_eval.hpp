@@ -20,7 +20,8 @@ namespace ganpp {
 /// and the best FD so far (read back from log.jsonl, so that it survives a resume).
 class TrainingEvaluator {
  public:
-  TrainingEvaluator(const Config& config, const Dataset& data, torch::Device device, const std::string& run_dir);
+  /// `best_fd` is the lowest FD the run logged before (infinity for a new run).
+  TrainingEvaluator(const Config& config, const Dataset& data, torch::Device device, double best_fd);
 
   /// Generates train.eval_samples images with `g` in eval mode without gradients (its mode is restored) and
   /// compares them with the reference.
@@ -28,8 +29,6 @@ class TrainingEvaluator {
 
   /// Notes an FD; true when it is lower than every earlier one of the run.
   bool improves_best(double fd);
-
-  const std::string& features() const { return net_.description; }
 
  private:
   torch::Device device_;
@@ -41,7 +40,7 @@ class TrainingEvaluator {
   double best_fd_ = std::numeric_limits<double>::infinity();
 };
 
-/// The lowest "fd" of the records in the run's log.jsonl; infinity when there is none.
-double best_fd_in_log(const std::string& run_dir);
+/// The lowest "fd" among log.jsonl records (see read_log); infinity when there is none.
+double best_fd_in_log(const std::vector<Json>& records);
 
 }  // namespace ganpp

@@ -44,21 +44,6 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 2
 pre { background: #f6f6f6; padding: 0.8em; max-height: 30em; overflow: auto; }
 )";
 
-// log.jsonl records in order; lines that do not parse (a run killed mid-append) are skipped.
-std::vector<Json> read_log(const std::string& run_dir) {
-  const std::string path = log_path(run_dir);
-  if (!fs::exists(path))
-    throw RuntimeError("no log.jsonl in '" + run_dir + "': not a run directory, or the run has not logged a step yet; "
-                       "pass the folder that 'ganpp train --out' wrote");
-  std::vector<Json> records;
-  std::istringstream in(read_file(path));
-  for (std::string line; std::getline(in, line);) {
-    Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (record.is_object() && record.contains("step") && record["step"].is_number()) records.push_back(std::move(record));
-  }
-  return records;
-}
-
 // Every numeric key but step and epoch, as a series over steps, in order of first appearance.
 // nlohmann writes NaN and infinities as null: they become gaps.
 std::vector<ChartSeries> numeric_series(const std::vector<Json>& records) {
@@ -201,6 +186,9 @@ std::string metric_group(const std::string& key) {
 }
 
 std::string build_report(const std::string& run_dir) {
+  if (!fs::exists(log_path(run_dir)))
+    throw RuntimeError("no log.jsonl in '" + run_dir + "': not a run directory, or the run has not logged a step yet; "
+                       "pass the folder that 'ganpp train --out' wrote");
   const std::vector<Json> records = read_log(run_dir);
   const std::string name = fs::path(run_dir).lexically_normal().filename().string();
   std::string config_text = "(no config.json in the run directory)";

@@ -74,13 +74,8 @@ std::vector<std::string> HealthMonitor::observe(const Json& record) {
   return warnings;
 }
 
-void HealthMonitor::replay(const std::string& path) {
-  if (!std::filesystem::exists(path)) return;
-  std::istringstream in(read_file(path));
-  for (std::string line; std::getline(in, line);) {
-    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (record.is_object()) observe(record);
-  }
+void HealthMonitor::replay(const std::vector<Json>& records) {
+  for (const auto& record : records) observe(record);
 }
 
 }  // namespace ganpp

@@ -98,6 +98,18 @@ void write_run_config(const std::string& run_dir, const Config& config, const Js
   write_file_atomic(config_path(run_dir), json.dump(2) + "\n");
 }
 
+std::vector<Json> read_log(const std::string& run_dir) {
+  const std::string path = log_path(run_dir);
+  std::vector<Json> records;
+  if (!fs::exists(path)) return records;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);) {
+    Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.contains("step") && record["step"].is_number()) records.push_back(std::move(record));
+  }
+  return records;
+}
+
 void append_log(const std::string& run_dir, const Json& record) {
   const std::string path = log_path(run_dir);
   std::ofstream out(path, std::ios::app | std::ios::binary);

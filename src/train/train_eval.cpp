@@ -16,7 +16,7 @@ constexpr uint64_t kEvalLatentStream = 0x4556414CULL;  // a stream of its own: e
 }  // namespace
 
 TrainingEvaluator::TrainingEvaluator(const Config& config, const Dataset& data, torch::Device device,
-                                     const std::string& run_dir)
+                                     double best_fd)
     : device_(device), net_(load_feature_net(config.train.eval_features, device)), seed_(config.train.seed) {
   check_feature_input(net_, config.data.image_size, config.data.channels, "the training images");
   const int64_t n = config.train.eval_samples;
@@ -25,7 +25,7 @@ TrainingEvaluator::TrainingEvaluator(const Config& config, const Dataset& data, 
   latents_ = torch::randn({n, config.model.z_dim}, gen);
   const int64_t classes = conditional_classes(config);
   if (classes > 0) labels_ = torch::arange(n, torch::kInt64).remainder(classes);  // every class in turn
-  best_fd_ = best_fd_in_log(run_dir);
+  best_fd_ = best_fd;
 }
 
 QualityMetrics TrainingEvaluator::measure(GeneratorBase& g) {
@@ -41,17 +41,10 @@ bool TrainingEvaluator::improves_best(double fd) {
   return true;
 }
 
-double best_fd_in_log(const std::string& run_dir) {
+double best_fd_in_log(const std::vector<Json>& records) {
   double best = std::numeric_limits<double>::infinity();
-  const std::string path = log_path(run_dir);
-  if (!std::filesystem::exists(path)) return best;
-  std::istringstream in(read_file(path));
-  std::string line;
-  while (std::getline(in, line)) {
-    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (record.is_object() && record.contains("fd") && record["fd"].is_number())
-      best = std::min(best, record["fd"].get<double>());
-  }
+  for (const auto& record : records)
+    if (record.contains("fd") && record["fd"].is_number()) best = std::min(best, record["fd"].get<double>());
   return best;
 }
 

@@ -361,19 +361,21 @@ void Trainer::evaluate(TrainingEvaluator& evaluator, const std::string& run_dir,
   append_log(run_dir, record);
   const bool best = evaluator.improves_best(m.fd);
   if (best) write_file_atomic(best_checkpoint_path(run_dir), checkpoint_bytes(data, classes));
-  write_report(run_dir);  // the page shows the new figures at once
   spdlog::info("eval step {}: FD {:.4f} KID {:.5f} ± {:.5f} precision {:.3f} recall {:.3f} (N = {}){}", step_, m.fd,
                m.kid.mean, m.kid.std, m.pr.precision, m.pr.recall, m.n, best ? "; best so far: checkpoints/best.ckpt" : "");
 }
 
 void Trainer::run(DataStream& data, const std::string& run_dir, const std::vector<std::string>& classes) {
   const TrainConfig& t = config_.train;
+  // A resumed run continues the warning state and the best FD where its log stops (read once).
+  const std::vector<Json> past = read_log(run_dir);
   // Reference features are computed once, from the training images in memory.
   std::unique_ptr<TrainingEvaluator> evaluator;
-  if (t.eval_every > 0) evaluator = std::make_unique<TrainingEvaluator>(config_, data.dataset(), device_, run_dir);
+  if (t.eval_every > 0)
+    evaluator = std::make_unique<TrainingEvaluator>(config_, data.dataset(), device_, best_fd_in_log(past));
   using Clock = std::chrono::steady_clock;
   HealthMonitor health(loss_.logits, real_image_diversity(data.dataset().images, t.sample_count));
-  health.replay(log_path(run_dir));  // a resumed run continues the warning state where its log stops
+  health.replay(past);
   Progress progress(progress_out_, step_, t.steps);
   auto interval_start = Clock::now();
   int64_t interval_images = 0;
@@ -393,14 +395,13 @@ void Trainer::run(DataStream& data, const std::string& run_dir, const std::vecto
       check_finite(run_dir);
       const torch::Tensor grid_images = sample ? sample_images() : torch::Tensor();
       log(run_dir, stats, data, interval_images / std::max(seconds, 1e-9), grid_images, health, progress);
-      if (sample) {
-        write_png(sample_path(run_dir, step_), make_grid(grid_images, t.sample_nrow));
-        write_report(run_dir);
-      }
+      if (sample) write_png(sample_path(run_dir, step_), make_grid(grid_images, t.sample_nrow));
       interval_start = Clock::now();
       interval_images = 0;
     }
-    if (evaluator && (step_ % t.eval_every == 0 || last)) evaluate(*evaluator, run_dir, data, classes);
+    const bool eval_due = evaluator && (step_ % t.eval_every == 0 || last);
+    if (eval_due) evaluate(*evaluator, run_dir, data, classes);
+    if (sample || eval_due) write_report(run_dir);  // once per step, with the newest grid and figures
     if (step_ % t.checkpoint_every == 0 || last) save_checkpoint(run_dir, data, classes);
   }
 }
