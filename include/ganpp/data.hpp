@@ -33,6 +33,10 @@ bool has_idx_split(const std::string& path, const std::string& split);
 /// the expected magic and the file length. `dims` receives the dimension sizes.
 std::vector<uint8_t> read_idx_file(const std::string& path, int expected_dims, std::vector<int64_t>& dims);
 
+/// The image files (.png, .jpg, .jpeg, .bmp; hidden ones skipped) directly in `dir`, then in each of its
+/// subfolders, each list sorted by name. Throws RuntimeError when the folder cannot be listed.
+std::vector<std::string> list_image_files(const std::string& dir);
+
 /// Resizes an 8-bit image (HWC) so that its shorter side is `size`, then crops the centre square.
 std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int height, int channels, int size);
 

@@ -33,6 +33,18 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool want_dirs) {
   return out;
 }
 
+}  // namespace
+
+std::vector<std::string> list_image_files(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& f : sorted_entries(dir, /*want_dirs=*/false)) files.push_back(f.string());
+  for (const auto& sub : sorted_entries(dir, /*want_dirs=*/true))
+    for (const auto& f : sorted_entries(sub, /*want_dirs=*/false)) files.push_back(f.string());
+  return files;
+}
+
+namespace {
+
 void append_image(const fs::path& file, int size, int channels, std::vector<uint8_t>& pixels) {
   int width = 0, height = 0, file_channels = 0;
   unsigned char* data = stbi_load(file.c_str(), &width, &height, &file_channels, channels);

@@ -19,14 +19,6 @@ namespace {
 constexpr uint64_t kReferenceStream = 0x52454653ULL;
 constexpr uint64_t kFloorTestStream = 0x464C5254ULL;
 
-bool is_image_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
-}
-
-bool hidden(const fs::path& p) { return p.filename().string().rfind('.', 0) == 0; }
-
 Dataset load_reference(const std::string& path, const std::string& split, int64_t size, int64_t channels) {
   DataConfig data;
   data.path = path;
@@ -103,38 +95,26 @@ torch::Tensor random_subset(const torch::Tensor& images, int64_t n, uint64_t see
 
 void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels) {
   if (!fs::is_directory(dir)) throw RuntimeError("image folder '" + dir + "' does not exist or is not a folder");
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (hidden(it->path())) continue;
-    if (it->is_directory()) {
-      for (fs::directory_iterator sub(it->path(), ec), e2; !ec && sub != e2; sub.increment(ec))
-        if (!hidden(sub->path()) && sub->is_regular_file() && is_image_file(sub->path())) files.push_back(sub->path());
-    } else if (it->is_regular_file() && is_image_file(it->path())) {
-      files.push_back(it->path());
-    }
-  }
-  if (ec) throw RuntimeError("cannot list image folder '" + dir + "': " + ec.message());
+  const std::vector<std::string> files = list_image_files(dir);
   if (files.empty())
     throw RuntimeError("no images found in '" + dir + "' (looked for .png, .jpg, .jpeg, .bmp, directly or one "
                        "subfolder per class)");
-  std::sort(files.begin(), files.end());
   size = 0;
   channels = 0;
   for (const auto& f : files) {
     int w = 0, h = 0, c = 0;
     if (!stbi_info(f.c_str(), &w, &h, &c))
-      throw RuntimeError("cannot decode image '" + f.string() + "': " + stbi_failure_reason() +
+      throw RuntimeError("cannot decode image '" + f + "': " + stbi_failure_reason() +
                          "; remove or replace the file");
     if (w != h)
-      throw RuntimeError("image '" + f.string() + "' is " + std::to_string(w) + "x" + std::to_string(h) +
+      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) +
                          "; eval scores square images of one size (as ganpp sample --dir writes them)");
     if (size == 0) {
       size = w;
       channels = c <= 2 ? 1 : 3;
     } else if (w != size) {
-      throw RuntimeError("image '" + f.string() + "' is " + std::to_string(w) + "x" + std::to_string(h) + ", but '" +
-                         files.front().string() + "' is " + std::to_string(size) + "x" + std::to_string(size) +
+      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) + ", but '" +
+                         files.front() + "' is " + std::to_string(size) + "x" + std::to_string(size) +
                          "; every image of the folder must have the same size");
     }
   }
