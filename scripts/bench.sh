@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side training benchmark: `ganpp bench` against shared/bench/pytorch_reference.py on the four
 # shared workloads, run alternately with the same thread count; prints the median ratio per workload.
-# Usage: scripts/bench.sh [--rounds 3] [--steps 10] [--warmup 2] [--threads N] [--device cpu|cuda] [WORKLOAD...]
+# Usage: scripts/bench.sh [--rounds 3] [--steps 10] [--warmup 2] [--threads N] [--device cpu|cuda]
+#                         [--precision fp32|bf16] [--cuda-graph] [WORKLOAD...]   (the last two: ganpp's side only)
 set -euo pipefail
 
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
-rounds=3 steps=10 warmup=2 threads=$(nproc) device=cpu workloads=()
+rounds=3 steps=10 warmup=2 threads=$(nproc) device=cpu workloads=() ganpp_args=()
 while (($#)); do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
@@ -13,7 +14,9 @@ while (($#)); do
     --warmup) warmup=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    --precision) ganpp_args+=(--precision "$2"); shift 2 ;;
+    --cuda-graph) ganpp_args+=(--cuda-graph); shift ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     -*) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     *) workloads+=("$1"); shift ;;
   esac
@@ -34,7 +37,7 @@ for w in "${workloads[@]}"; do
   for ((r = 1; r <= rounds; r++)); do
     echo "bench.sh: $w round $r/$rounds" >&2
     OMP_NUM_THREADS=$threads "$ganpp" bench --workload "$w" --steps "$steps" --warmup "$warmup" \
-      --threads "$threads" --device "$device" | sed 's/^/ganpp /' >>"$results"
+      --threads "$threads" --device "$device" "${ganpp_args[@]}" | sed 's/^/ganpp /' >>"$results"
     OMP_NUM_THREADS=$threads "$python" "$reference" --workload "$w" --steps "$steps" --warmup "$warmup" \
       --device "$device" | sed 's/^/torch /' >>"$results"
     if [[ $device == cpu ]]; then

@@ -28,7 +28,7 @@ torch::Tensor random_spd(int64_t d, uint64_t stream) {
 // non-symmetric product S1 S2.
 double closed_form_fd(const torch::Tensor& mu1, const torch::Tensor& s1, const torch::Tensor& mu2,
                       const torch::Tensor& s2) {
-  const auto eig = torch::real(torch::linalg::eigvals(s1.mm(s2)));
+  const auto eig = torch::real(torch::linalg_eigvals(s1.mm(s2)));
   return (mu1 - mu2).pow(2).sum().item<double>() + s1.trace().item<double>() + s2.trace().item<double>() -
          2 * eig.clamp_min(0).sqrt().sum().item<double>();
 }
@@ -55,7 +55,7 @@ double naive_mmd2(const torch::Tensor& x, const torch::Tensor& y) {
 }  // namespace
 
 TEST(Metrics, FdOfASetWithItselfIsZero) {
-  const auto factor = torch::linalg::cholesky(random_spd(16, 1));
+  const auto factor = torch::linalg_cholesky(random_spd(16, 1));
   const auto x = gaussian(500, torch::full({16}, 3.0, torch::kFloat64), factor, 2);
   const auto s = gaussian_stats(x);
   EXPECT_EQ(s.n, 500);
@@ -87,8 +87,8 @@ TEST(Metrics, FdOfTwoGaussianSamplesIsWithinOnePercentOfTheClosedForm) {
   const int64_t d = 8, n = 200000;  // sampling error of FD ~0.25% at this N
   const auto mu1 = torch::zeros({d}, torch::kFloat64), mu2 = torch::full({d}, 0.5, torch::kFloat64);
   const auto s1 = random_spd(d, 5), s2 = random_spd(d, 6);
-  const auto x = gaussian(n, mu1, torch::linalg::cholesky(s1), 7);
-  const auto y = gaussian(n, mu2, torch::linalg::cholesky(s2), 8);
+  const auto x = gaussian(n, mu1, torch::linalg_cholesky(s1), 7);
+  const auto y = gaussian(n, mu2, torch::linalg_cholesky(s2), 8);
   const double expected = closed_form_fd(mu1, s1, mu2, s2);
   ASSERT_GT(expected, 1.0);
   EXPECT_NEAR(frechet_distance(gaussian_stats(x), gaussian_stats(y)), expected, 0.01 * expected);
@@ -105,7 +105,7 @@ TEST(Metrics, KidMatchesTheUnbiasedEstimatorByHand) {
 
 TEST(Metrics, KidOfOneDistributionIsWithinThreeStandardErrorsOfZero) {
   const int64_t d = 16;
-  const auto factor = torch::linalg::cholesky(random_spd(d, 9));
+  const auto factor = torch::linalg_cholesky(random_spd(d, 9));
   const auto mu = torch::zeros({d}, torch::kFloat64);
   const auto x = gaussian(2000, mu, factor, 10), y = gaussian(2000, mu, factor, 11);
   const KidResult same = kernel_inception_distance(x, y, /*subsets=*/50, /*subset_size=*/200);

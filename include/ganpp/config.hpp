@@ -98,6 +98,7 @@ struct TrainConfig {
   int64_t sample_count = 64;       ///< images in the fixed-latent grid
   int64_t sample_nrow = 8;         ///< images per row of the grid
   std::string precision = "fp32";  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
+  bool cuda_graph = false;         ///< on CUDA, capture the training step once as a CUDA graph and replay it
   double ema = 0.0;                ///< decay of the generator's exponential moving average (0 = off), e.g. 0.999
   int64_t eval_every = 0;          ///< steps between sample-quality evaluations (FD, KID, precision/recall); 0 = off
   int64_t eval_samples = 5000;     ///< generated (and reference) images per evaluation: N of the figures
@@ -150,6 +151,8 @@ Json read_json_file(const std::string& path);
 void apply_override(Json& json, const std::string& assignment);
 
 /// Keys that may change when a run is resumed (run length, cadence, placement).
+/// The keys that may change on resume, in the order to list them.
+const std::vector<std::string>& resumable_keys();
 bool is_resumable_key(const std::string& dotted_key);
 
 /// The dotted key of a `KEY=VALUE` assignment.

@@ -29,13 +29,16 @@ struct StepStats {
   torch::Tensor grad_norm_g;  ///< L2 norm of the generator's gradients, before clipping
 };
 
+class GraphedFunction;
 class HealthMonitor;
+class Optimizer;
 class Progress;
 
 class Trainer {
  public:
   /// Seeds, builds both networks on `device` and their optimisers; draws the fixed latents.
   Trainer(const Config& config, torch::Device device);
+  ~Trainer();
 
   /// Restores networks, optimisers, step, RNG states and fixed latents from a checkpoint of this config.
   void restore(CheckpointReader& checkpoint);
@@ -65,8 +68,8 @@ class Trainer {
   const torch::Tensor& fixed_labels() const { return fixed_labels_; }
   /// The moving average of the generator's weights (train.ema > 0), else null.
   GeneratorBase* ema_generator() const { return ema_g_.get(); }
-  torch::optim::Adam& optimizer_g() { return *opt_g_; }
-  torch::optim::Adam& optimizer_d() { return *opt_d_; }
+  torch::optim::Adam& optimizer_g();
+  torch::optim::Adam& optimizer_d();
 
  private:
   void save_checkpoint(const std::string& run_dir, const DataStream& data, const std::vector<std::string>& classes);
@@ -78,16 +81,20 @@ class Trainer {
            const torch::Tensor& grid_images, HealthMonitor& health, Progress& progress);
   void check_finite(const std::string& run_dir);
   void update_ema();
+  /// The device work of train_step (everything but the learning rate and the step count).
+  StepStats step_body(const std::vector<Batch>& reals);
 
   Config config_;
   const Loss& loss_;
   torch::Device device_;
   Networks nets_;
-  std::unique_ptr<torch::optim::Adam> opt_g_, opt_d_;
+  std::unique_ptr<Optimizer> opt_g_, opt_d_;
+  std::unique_ptr<GraphedFunction> graph_;  ///< the step as a CUDA graph (train.cuda_graph on CUDA), else null
   std::shared_ptr<GeneratorBase> ema_g_;  ///< EMA of the generator (train.ema > 0); draws the grids then
   torch::Tensor fixed_z_;
   torch::Tensor fixed_labels_;  ///< conditional: one row of the grid per class, derived from the config
   int64_t step_ = 0;
+  torch::Tensor device_step_;     ///< step_ on the device, for the graph-captured step body
   torch::Tensor first_bad_step_;  ///< first step with a non-finite loss, -1 while none (stays on the device)
   torch::Tensor bad_losses_;      ///< [loss_d, loss_g] of that step
   std::ostream* progress_out_ = nullptr;

@@ -24,6 +24,10 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--steps", flags->options.steps, "timed generator steps")->capture_default_str()->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", flags->options.warmup, "untimed steps before timing")->capture_default_str()->check(CLI::Range(0, 1000000));
   cmd->add_option("--seed", flags->options.seed, "seed of weights and data")->capture_default_str();
+  cmd->add_option("--precision", flags->options.precision, "fp32, or bf16 autocast (train.precision)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_flag("--cuda-graph", flags->options.cuda_graph, "replay the step as a CUDA graph (train.cuda_graph)");
   flags->device.add_to(*cmd);
   return {cmd, [flags] {
             const torch::Device device = flags->device.setup();

@@ -114,9 +114,11 @@ int train_resume(TrainFlags& f) {
   if (f.seed >= 0) throw UsageError("--seed cannot change when resuming: the run's seed is fixed");
   for (const auto& s : f.sets) {
     const std::string key = override_key(s);
-    if (!is_resumable_key(key))
-      throw UsageError("--set " + key + " cannot change when resuming; only train.steps, train.log_every, "
-                       "train.sample_every, train.checkpoint_every and train.keep_checkpoints may");
+    if (!is_resumable_key(key)) {
+      std::string keys;
+      for (const auto& k : resumable_keys()) keys += (keys.empty() ? "" : ", ") + k;
+      throw UsageError("--set " + key + " cannot change when resuming; only these may: " + keys);
+    }
   }
   const std::string path = resolve_checkpoint_path(f.resume);
   const std::string run_dir = run_dir_of_checkpoint(path);

@@ -1,6 +1,7 @@
 // Strict JSON <-> config struct conversion, overrides and field validation.
 #include "ganpp/config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -256,6 +257,7 @@ Config config_from_json(const Json& json) {
     r.integer("sample_count", c.train.sample_count, 1, 4096);
     r.integer("sample_nrow", c.train.sample_nrow, 1, 4096);
     r.choice("precision", c.train.precision, {"fp32", "bf16"});
+    r.boolean("cuda_graph", c.train.cuda_graph);
     r.real("ema", c.train.ema, 0.0, 1.0, /*max_inclusive=*/false);
     r.integer("eval_every", c.train.eval_every, 0);
     r.integer("eval_samples", c.train.eval_samples, 10, 1000000);
@@ -308,6 +310,7 @@ Json config_to_json(const Config& c) {
                 {"sample_count", c.train.sample_count},
                 {"sample_nrow", c.train.sample_nrow},
                 {"precision", c.train.precision},
+                {"cuda_graph", c.train.cuda_graph},
                 {"ema", c.train.ema},
                 {"eval_every", c.train.eval_every},
                 {"eval_samples", c.train.eval_samples},
@@ -447,10 +450,17 @@ void apply_override(Json& json, const std::string& assignment) {
   }
 }
 
+const std::vector<std::string>& resumable_keys() {
+  // Run length, cadence and placement: what changes how and where a run goes on, not what it computes.
+  static const std::vector<std::string> kKeys = {"train.steps",           "train.log_every",  "train.sample_every",
+                                                 "train.checkpoint_every", "train.eval_every", "train.keep_checkpoints",
+                                                 "train.cuda_graph"};
+  return kKeys;
+}
+
 bool is_resumable_key(const std::string& key) {
-  static const std::set<std::string> kResumable = {"train.steps", "train.log_every", "train.sample_every",
-                                                   "train.checkpoint_every", "train.keep_checkpoints"};
-  return kResumable.count(key) > 0;
+  const auto& keys = resumable_keys();
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

@@ -20,7 +20,7 @@ torch::Tensor as_f64(const torch::Tensor& t, const char* what) {
 
 // Square root of a symmetric positive semi-definite matrix via its eigendecomposition.
 torch::Tensor sqrt_psd(const torch::Tensor& m) {
-  auto [values, vectors] = torch::linalg::eigh(m, "L");
+  auto [values, vectors] = torch::linalg_eigh(m, "L");
   return torch::mm(vectors * values.clamp_min(0).sqrt().unsqueeze(0), vectors.t());
 }
 
@@ -65,7 +65,7 @@ double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
   const auto root_a = sqrt_psd(a.sigma);
   auto inner = torch::mm(torch::mm(root_a, b.sigma), root_a);
   inner = (inner + inner.t()) / 2;  // symmetric in exact arithmetic; remove round-off asymmetry
-  const double trace_sqrt = torch::linalg::eigvalsh(inner, "L").clamp_min(0).sqrt().sum().item<double>();
+  const double trace_sqrt = torch::linalg_eigvalsh(inner, "L").clamp_min(0).sqrt().sum().item<double>();
   const double mean_term = (a.mu - b.mu).pow(2).sum().item<double>();
   const double trace = a.sigma.trace().item<double>() + b.sigma.trace().item<double>() - 2 * trace_sqrt;
   return mean_term + trace;

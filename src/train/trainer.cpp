@@ -7,12 +7,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ganpp/cuda_graph.hpp"
 #include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/health.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/layers.hpp"
+#include "ganpp/optimizer.hpp"
 #include "ganpp/progress.hpp"
 #include "ganpp/report.hpp"
 #include "ganpp/rng.hpp"
@@ -23,18 +25,8 @@ namespace ganpp {
 namespace {
 
 constexpr uint64_t kFixedLatentStream = 0x5A4D504CULL;  // a stream of its own: grids never draw from training RNG
-
-std::unique_ptr<torch::optim::Adam> make_adam(torch::nn::Module& module, const AdamConfig& c) {
-  return std::make_unique<torch::optim::Adam>(
-      module.parameters(),
-      torch::optim::AdamOptions(c.lr).betas({c.betas[0], c.betas[1]}).weight_decay(c.weight_decay));
-}
-
-// Gradients set to none rather than zeroed: no memset, and the next backward writes instead of adding.
-void clear_grads(torch::optim::Optimizer& optimizer) {
-  for (auto& group : optimizer.param_groups())
-    for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
-}
+// Eager steps before a CUDA graph is captured: cuDNN times its kernels for each new shape on the first ones.
+constexpr int64_t kEagerStepsBeforeCapture = 3;
 
 // dst = keep * dst + (1 - keep) * src for parameters (keep = 0 copies), buffers copied: the EMA update.
 void blend_into(torch::nn::Module& dst, const torch::nn::Module& src, double keep) {
@@ -79,10 +71,6 @@ void clip_grads(torch::nn::Module& module, const AdamConfig& c, const torch::Ten
 double scheduled_lr(double base, const std::string& decay, int64_t step, int64_t steps) {
   if (decay == "linear") return base * (1.0 - static_cast<double>(step) / static_cast<double>(steps));
   return base;
-}
-
-void set_lr(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
 }
 
 void set_requires_grad(torch::nn::Module& module, bool on) {
@@ -130,8 +118,9 @@ Trainer::Trainer(const Config& config, torch::Device device)
     blend_into(*ema_g_, *nets_.g, /*keep=*/0.0);
     ema_g_->eval();
   }
-  opt_g_ = make_adam(*nets_.g, config_.optim.g);
-  opt_d_ = make_adam(*nets_.d, config_.optim.d);
+  // On CUDA the Adam update is one fused kernel per network where LibTorch has it (optimizer.hpp).
+  opt_g_ = std::make_unique<Optimizer>(*nets_.g, config_.optim.g, /*fused=*/device_.is_cuda());
+  opt_d_ = std::make_unique<Optimizer>(*nets_.d, config_.optim.d, /*fused=*/device_.is_cuda());
   auto gen = make_generator(config_.train.seed, kFixedLatentStream);
   const int64_t classes = conditional_classes(config_);
   if (classes > 0) {
@@ -144,11 +133,37 @@ Trainer::Trainer(const Config& config, torch::Device device)
   fixed_labels_ = grid_labels(config_, device_);
   first_bad_step_ = torch::full({}, -1, torch::TensorOptions().dtype(torch::kInt64).device(device_));
   bad_losses_ = torch::zeros({2}, torch::TensorOptions().device(device_));
+  device_step_ = torch::zeros({}, first_bad_step_.options());
+  if (config_.train.cuda_graph) {
+    if (!device_.is_cuda()) {
+      spdlog::info("train.cuda_graph applies on CUDA devices only; the step runs eagerly on {}", device_.str());
+    } else if (!cuda_graphs_available()) {
+      throw UsageError("train.cuda_graph needs a CUDA build of LibTorch 2.4 or later (this is " + libtorch_version() +
+                       "); set train.cuda_graph=false");
+    } else {
+      // Inputs: images and labels of each critic step's batch; outputs: the step's statistics.
+      graph_ = std::make_unique<GraphedFunction>(
+          [this](const std::vector<torch::Tensor>& inputs) {
+            std::vector<Batch> batches;
+            for (size_t i = 0; i + 1 < inputs.size(); i += 2) batches.push_back({inputs[i], inputs[i + 1]});
+            const StepStats s = step_body(batches);
+            return std::vector<torch::Tensor>{s.loss_d, s.loss_g, s.d_real, s.d_fake, s.penalty, s.grad_norm_d, s.grad_norm_g};
+          },
+          device_, kEagerStepsBeforeCapture);
+    }
+  }
 }
+
+Trainer::~Trainer() = default;
+
+torch::optim::Adam& Trainer::optimizer_g() { return opt_g_->adam(); }
+torch::optim::Adam& Trainer::optimizer_d() { return opt_d_->adam(); }
 
 void Trainer::restore(CheckpointReader& checkpoint) {
   checkpoint.load_networks(*nets_.g, *nets_.d);
-  checkpoint.load_optimizers(*opt_g_, *opt_d_);
+  checkpoint.load_optimizers(opt_g_->adam(), opt_d_->adam());
+  opt_g_->reload_state();
+  opt_d_->reload_state();
   if (ema_g_) {
     if (!checkpoint.has_generator_ema())
       throw RuntimeError("checkpoint '" + checkpoint.path() + "' has no EMA generator although train.ema = " +
@@ -157,6 +172,7 @@ void Trainer::restore(CheckpointReader& checkpoint) {
   }
   const TrainingState& state = checkpoint.state();
   step_ = state.step;
+  device_step_.fill_(step_);
   fixed_z_ = state.fixed_z.to(device_);
   if (fixed_labels_.defined() && fixed_z_.size(0) != fixed_labels_.size(0))
     throw RuntimeError("checkpoint '" + checkpoint.path() + "' holds " + std::to_string(fixed_z_.size(0)) +
@@ -171,6 +187,27 @@ StepStats Trainer::train_step(const std::vector<torch::Tensor>& reals) {
 }
 
 StepStats Trainer::train_step(const std::vector<Batch>& reals) {
+  // Host work first: the body is device work only, so that a CUDA graph can capture it.
+  // The learning rate is a function of the step alone, so a resumed run follows the same schedule.
+  opt_g_->set_lr(scheduled_lr(config_.optim.g.lr, config_.optim.lr_decay, step_, config_.train.steps));
+  opt_d_->set_lr(scheduled_lr(config_.optim.d.lr, config_.optim.lr_decay, step_, config_.train.steps));
+  StepStats stats;
+  if (graph_) {
+    std::vector<torch::Tensor> inputs;
+    for (const auto& r : reals) {
+      inputs.push_back(r.images);
+      inputs.push_back(r.labels);
+    }
+    const std::vector<torch::Tensor> out = (*graph_)(inputs);
+    stats = {out[0], out[1], out[2], out[3], out[4], out[5], out[6]};
+  } else {
+    stats = step_body(reals);
+  }
+  ++step_;
+  return stats;
+}
+
+StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   const auto opts = torch::TensorOptions().device(device_);
   const int64_t batch = reals.front().images.size(0);
   const bool bf16 = config_.train.precision == "bf16";
@@ -181,9 +218,6 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
   const bool reuse_fake = reals.size() == 1;
   StepStats stats;
   torch::Tensor fake, labels, real_features;
-  // A function of the step alone, so a resumed run follows the same schedule.
-  set_lr(*opt_g_, scheduled_lr(config_.optim.g.lr, config_.optim.lr_decay, step_, config_.train.steps));
-  set_lr(*opt_d_, scheduled_lr(config_.optim.d.lr, config_.optim.lr_decay, step_, config_.train.steps));
 
   for (const auto& real_batch : reals) {
     torch::Tensor real = nets_.g->from_signed_range(real_batch.images);
@@ -214,7 +248,7 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
       stats.penalty = gradient_penalty(*nets_.d, real, fake.detach(), {}, labels);
       loss_d = loss_d + config_.loss.gp_lambda * stats.penalty;
     }
-    clear_grads(*opt_d_);
+    opt_d_->clear_grads();
     loss_d.backward();
     stats.grad_norm_d = grad_norm(*nets_.d);
     clip_grads(*nets_.d, config_.optim.d, stats.grad_norm_d);
@@ -240,7 +274,7 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
     // Feature matching against the real features of the last critic step (taken before its update).
     if (fm > 0) loss_g = loss_g + fm * loss_feature_matching(real_features, out.features.to(torch::kFloat32));
   }
-  clear_grads(*opt_g_);
+  opt_g_->clear_grads();
   loss_g.backward();
   set_requires_grad(*nets_.d, true);
   stats.grad_norm_g = grad_norm(*nets_.g);
@@ -248,13 +282,14 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
   opt_g_->step();
   update_ema();
   stats.loss_g = loss_g.detach();
-  ++step_;
 
   // Remember the first non-finite step on the device; it is read back at log and checkpoint time.
+  // In place: a captured graph keeps updating these same tensors.
+  device_step_.add_(1);
   const auto losses = torch::stack({stats.loss_d, stats.loss_g}).to(torch::kFloat32);
   const auto newly_bad = losses.isfinite().all().logical_not().logical_and(first_bad_step_ < 0);
-  first_bad_step_ = torch::where(newly_bad, torch::full({}, step_, first_bad_step_.options()), first_bad_step_);
-  bad_losses_ = torch::where(newly_bad, losses, bad_losses_);
+  first_bad_step_.copy_(torch::where(newly_bad, device_step_, first_bad_step_));
+  bad_losses_.copy_(torch::where(newly_bad, losses, bad_losses_));
   return stats;
 }
 
@@ -295,8 +330,10 @@ std::string Trainer::checkpoint_bytes(const DataStream& data, const std::vector<
   state.rng = capture_rng(device_);
   state.fixed_z = fixed_z_;
   state.classes = classes;
+  opt_g_->sync_state();
+  opt_d_->sync_state();
   return serialize_checkpoint(config_, state,
-                              TrainingModules{*nets_.g, *nets_.d, opt_g_.get(), opt_d_.get(), ema_g_.get()});
+                              TrainingModules{*nets_.g, *nets_.d, &opt_g_->adam(), &opt_d_->adam(), ema_g_.get()});
 }
 
 void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data,

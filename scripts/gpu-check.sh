@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Builds ganpp against this machine's own PyTorch (CUDA) and checks it on the GPU, in one go, for a short
+# lease on a GPU machine: the test suite (CUDA tests included), a short Fashion-MNIST training run eagerly,
+# as a CUDA graph and resumed, and the side-by-side benchmark (ganpp eager, graph and bf16 against the
+# PyTorch reference) with the FLOPs per step (scripts/flops.py) and the share of the card's matrix-unit rate.
+#
+# Usage: scripts/gpu-check.sh      (writes logs and a summary to $OUT, or out/gpu)
+# Needs, in the checkout: .gpu-deps (../shared/gpu/bundle-deps.sh .gpu-deps) and .gpu-data holding
+# fashion-mnist/train-*-ubyte.gz and pytorch_reference.py (both copied from this machine's shared files).
+# Environment: GPU_CHECK_ROUNDS (2), GPU_CHECK_STEPS (100), GPU_CHECK_PHASES ("build test train bench").
+set -uo pipefail
+root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+out=${OUT:-$root/out/gpu}
+mkdir -p "$out"
+phases=${GPU_CHECK_PHASES:-build test train bench}
+rounds=${GPU_CHECK_ROUNDS:-2}
+steps=${GPU_CHECK_STEPS:-100}
+deps=$root/.gpu-deps/usr
+export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+ganpp=$root/build-gpu/ganpp
+stamp() { echo "[$(date +%T)] $*" | tee -a "$out/summary.txt"; }
+has() { [[ " $phases " == *" $1 "* ]]; }
+
+stamp "gpu-check: phases '$phases'"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv \
+  >>"$out/summary.txt" 2>&1
+
+if has build; then
+  torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  stamp "configure + build (LibTorch at $torch_prefix)"
+  { cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_prefix;$deps" \
+      -DZLIB_ROOT="$deps" -DTORCH_CUDA_ARCH_LIST=9.0 &&
+    ninja -C build-gpu -k 0 -j "$(nproc)"; } >"$out/build.log" 2>&1
+  rc=$?
+  grep -E "error|GANPP|CUDA" "$out/build.log" | head -20 >>"$out/summary.txt"
+  stamp "build rc=$rc"
+  ((rc == 0)) || { grep -E "error|FAILED" "$out/build.log" | sort -u | head -60; exit 1; }
+fi
+
+if has test; then
+  stamp "ctest"
+  timeout 240 ctest --test-dir build-gpu -j 12 --output-on-failure --timeout 200 >"$out/test.log" 2>&1
+  stamp "ctest rc=$?: $(grep -E 'tests passed|tests failed' "$out/test.log")"
+  grep -E "^\s*[0-9]+ - |Cuda|Skipped|\*\*\*Failed" "$out/test.log" | head -30 >>"$out/summary.txt"
+fi
+
+if has train; then
+  runs=$(mktemp -d)
+  base=(train --config configs/fashion_mnist_dcgan_bce.json --set data.path=.gpu-data/fashion-mnist
+        --device cuda --no-progress --set train.log_every=100 --set train.sample_every=500)
+  for mode in eager graph; do
+    stamp "train 1000 steps ($mode)"
+    timeout 120 "$ganpp" "${base[@]}" --out "$runs/$mode" --set train.steps=1000 \
+      --set train.cuda_graph=$([[ $mode == graph ]] && echo true || echo false) >>"$out/train.log" 2>&1
+    stamp "rc=$? $(grep -o 'step 1000/1000.*' "$out/train.log" | tail -1)"
+  done
+  cp "$runs/graph/samples/step_001000.png" "$out/graph_step_1000.png" 2>/dev/null
+  stamp "graph run: 500 steps, then resumed to 1000"
+  timeout 120 "$ganpp" "${base[@]}" --out "$runs/resumed" --set train.steps=500 --set train.cuda_graph=true \
+    >>"$out/train.log" 2>&1 &&
+    timeout 120 "$ganpp" train --resume "$runs/resumed" --set train.steps=1000 --device cuda --no-progress \
+      >>"$out/train.log" 2>&1
+  stamp "resume rc=$?: $(grep -o 'step 1000/1000.*' "$out/train.log" | tail -1)"
+  python3 - "$runs" >>"$out/summary.txt" 2>&1 <<'PY'
+import json, sys
+for run in ("eager", "graph", "resumed"):
+    recs = [json.loads(l) for l in open(f"{sys.argv[1]}/{run}/log.jsonl") if '"loss_d"' in l]
+    last = recs[-1]
+    speeds = [r["images_per_s"] for r in recs[1:]]
+    print(f"{run:8} step {last['step']} loss_d {last['loss_d']:.4f} loss_g {last['loss_g']:.4f} "
+          f"D(x) {last['d_real']:.3f} median images/s {sorted(speeds)[len(speeds)//2]:.0f}")
+PY
+fi
+
+if has bench; then
+  reference=$root/.gpu-data/pytorch_reference.py
+  stamp "bench: $rounds rounds x $steps steps, ganpp eager/graph/bf16+graph against the reference"
+  for ((r = 1; r <= rounds; r++)); do
+    for w in dcgan28-bce dcgan28-wgangp dcgan64-bce dcgan64-wgangp; do
+      for variant in "fp32" "fp32 --cuda-graph" "bf16 --cuda-graph"; do
+        set -- $variant
+        timeout 60 "$ganpp" bench --workload "$w" --steps "$steps" --warmup 10 --device cuda --precision "$@" \
+          >>"$out/bench.jsonl" 2>>"$out/bench.err"
+      done
+      timeout 60 python3 "$reference" --workload "$w" --steps "$steps" --warmup 10 --device cuda \
+        | sed 's/^{/{"reference": true, /' >>"$out/bench.jsonl" 2>>"$out/bench.err"
+    done
+  done
+  python3 scripts/flops.py --reference "$reference" >"$out/flops.jsonl" 2>>"$out/bench.err"
+  PYTHONUNBUFFERED=1 timeout 120 python3 - "$out/bench.jsonl" "$out/flops.jsonl" "$reference" \
+    >>"$out/summary.txt" 2>&1 <<'PY'
+# The side-by-side table: median images/s, ratio to the reference, and the FLOP rate (scripts/flops.py's count
+# of the reference's step) as a share of the matrix units' rate measured here (an 8192^3 product).
+import importlib.util, json, statistics, sys, time
+import torch
+spec = importlib.util.spec_from_file_location("ref", sys.argv[3]); ref = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ref)
+dev = torch.device("cuda")
+flops = {j["workload"]: j["gflop_per_step"] * 1e9 / j["images_per_step"] for j in map(json.loads, open(sys.argv[2]))}
+torch_mb = {}
+for w, (size, loss, batch, n_critic) in ref.WORKLOADS.items():  # the reference's peak CUDA memory
+    g, d = (m.to(dev) for m in ref.build(size, loss))
+    og, od = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+    data = torch.rand(n_critic, batch, 1, size, size, device=dev) * 2 - 1
+    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    for _ in range(3):
+        ref.step_bce(g, d, og, od, data[0], 100) if loss == "bce" else ref.step_wgangp(g, d, og, od, list(data), 100)
+    torch_mb[w] = torch.cuda.max_memory_allocated() / 2**20
+def matmul_rate(dtype, tf32):
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    a, b = (torch.randn(8192, 8192, device=dev, dtype=dtype) for _ in range(2))
+    for _ in range(3): a @ b
+    torch.cuda.synchronize(); t = time.perf_counter()
+    for _ in range(10): a @ b
+    torch.cuda.synchronize(); return 10 * 2 * 8192**3 / (time.perf_counter() - t)
+bf16_peak, tf32_peak = matmul_rate(torch.bfloat16, False), matmul_rate(torch.float32, True)
+torch.backends.cuda.matmul.allow_tf32 = False
+print(f"measured 8192^3 matmul: bf16 {bf16_peak/1e12:.0f} TFLOP/s, tf32 {tf32_peak/1e12:.0f} TFLOP/s "
+      f"(datasheet dense H100/H200 SXM: bf16 989, tf32 494)")
+runs = {}
+for line in open(sys.argv[1]):
+    j = json.loads(line)
+    key = "torch" if j.get("reference") else j["precision"] + ("+graph" if j["cuda_graph"] else "")
+    runs.setdefault(j["workload"], {}).setdefault(key, []).append(j)
+kinds = ("torch", "fp32", "fp32+graph", "bf16+graph")
+print(f"{'workload':<15} " + " ".join(f"{k:>22}" for k in kinds) + "   (img/s, ratio to torch, TFLOP/s, % of peak)")
+for w, r in runs.items():
+    t = statistics.median(x["images_per_s"] for x in r["torch"])
+    row = f"{w:<15}"
+    for k in kinds:
+        if k not in r: row += f" {'-':>22}"; continue
+        v = statistics.median(x["images_per_s"] for x in r[k])
+        rate = flops[w] * v
+        peak = bf16_peak if k.startswith("bf16") else tf32_peak
+        row += f" {v:>6.0f} {v/t:>4.2f}x {rate/1e12:>4.0f} {100*rate/peak:>3.0f}%"
+    print(row)
+    mem = {k: (statistics.median(x["peak_cuda_mb"] for x in r[k]), statistics.median(x.get("reserved_cuda_mb", 0) for x in r[k]))
+           for k in r if k != "torch"}
+    print(f"{'':15} peak CUDA MB allocated/reserved: torch {torch_mb[w]:.0f}, " +
+          ", ".join(f"{k} {a:.0f}/{b:.0f}" for k, (a, b) in mem.items()))
+PY
+  stamp "bench done"
+fi
+cat "$out/summary.txt"

@@ -1,0 +1,134 @@
+// Adam with an optional fused CUDA update (see optimizer.hpp).
+#include "ganpp/optimizer.hpp"
+
+#include <torch/version.h>
+
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+// LibTorch 2.4 has at::_fused_adam_ with a tensor learning rate and the void*-keyed optimiser state.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define GANPP_FUSED_ADAM 1
+#endif
+
+namespace ganpp {
+
+namespace {
+
+template <typename State>
+typename State::key_type state_key(const State&, const torch::Tensor& param) {
+  if constexpr (std::is_same_v<typename State::key_type, std::string>) {
+    std::ostringstream key;
+    key << param.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return param.unsafeGetTensorImpl();
+  }
+}
+
+}  // namespace
+
+torch::optim::AdamParamState* adam_param_state(torch::optim::Adam& adam, const torch::Tensor& param) {
+  const auto it = adam.state().find(state_key(adam.state(), param));
+  return it == adam.state().end() ? nullptr : static_cast<torch::optim::AdamParamState*>(it->second.get());
+}
+
+bool fused_adam_available() {
+#ifdef GANPP_FUSED_ADAM
+  return true;
+#else
+  return false;
+#endif
+}
+
+Optimizer::Optimizer(torch::nn::Module& module, const AdamConfig& config, bool fused)
+    : adam_(std::make_unique<torch::optim::Adam>(
+          module.parameters(),
+          torch::optim::AdamOptions(config.lr).betas({config.betas[0], config.betas[1]}).weight_decay(config.weight_decay))),
+      fused_(fused && fused_adam_available()),
+      lr_(config.lr) {
+  if (fused_) bind_state();
+}
+
+void Optimizer::clear_grads() {
+  for (auto& group : adam_->param_groups())
+    for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
+}
+
+void Optimizer::set_lr(double lr) {
+  if (lr == lr_) return;
+  lr_ = lr;
+  for (auto& group : adam_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  if (fused_) lr_tensor_.fill_(lr);
+}
+
+void Optimizer::step() {
+  if (!fused_) {
+    adam_->step();
+    return;
+  }
+#ifdef GANPP_FUSED_ADAM
+  std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+  for (const ParamState& s : states_) {
+    if (!s.param.grad().defined()) continue;  // as torch::optim::Adam: a parameter without a gradient stays put
+    params.push_back(s.param);
+    grads.push_back(s.param.grad());
+    exp_avgs.push_back(s.exp_avg);
+    exp_avg_sqs.push_back(s.exp_avg_sq);
+    steps.push_back(s.step);
+  }
+  if (params.empty()) return;
+  torch::NoGradGuard no_grad;
+  at::_foreach_add_(steps, 1);
+  const auto& o = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().front().options());
+  at::_fused_adam_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, lr_tensor_,
+                   std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false,
+                   /*maximize=*/false);
+#endif
+}
+
+void Optimizer::bind_state() {
+#ifdef GANPP_FUSED_ADAM
+  const auto& params = adam_->param_groups().front().params();
+  lr_tensor_ = torch::full({}, lr_, torch::TensorOptions().dtype(torch::kFloat32).device(params.front().device()));
+  states_.clear();
+  for (const auto& p : params) {
+    auto& slot = adam_->state()[state_key(adam_->state(), p)];
+    if (!slot) {
+      auto fresh = std::make_unique<torch::optim::AdamParamState>();
+      fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      slot = std::move(fresh);
+    }
+    auto& state = static_cast<torch::optim::AdamParamState&>(*slot);
+    // The fused kernel wants the moments in the parameter's layout (channels-last on CUDA); a loaded state
+    // comes back contiguous.
+    const auto in_layout = [&p](const torch::Tensor& m) {
+      return m.strides() == p.strides() && m.device() == p.device() ? m : torch::empty_like(p).copy_(m);
+    };
+    state.exp_avg(in_layout(state.exp_avg()));
+    state.exp_avg_sq(in_layout(state.exp_avg_sq()));
+    states_.push_back({p, state.exp_avg(), state.exp_avg_sq(),
+                       torch::full({}, static_cast<double>(state.step()), lr_tensor_.options())});
+  }
+#endif
+}
+
+void Optimizer::sync_state() {
+#ifdef GANPP_FUSED_ADAM
+  if (!fused_) return;
+  std::vector<torch::Tensor> steps;
+  for (const ParamState& s : states_) steps.push_back(s.step);
+  const torch::Tensor counts = torch::stack(steps).to(torch::kCPU, torch::kInt64);  // one read-back
+  for (size_t i = 0; i < states_.size(); ++i) {
+    adam_param_state(*adam_, states_[i].param)->step(counts[static_cast<int64_t>(i)].item<int64_t>());
+  }
+#endif
+}
+
+void Optimizer::reload_state() {
+  if (fused_) bind_state();
+}
+
+}  // namespace ganpp
