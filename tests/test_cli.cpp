@@ -134,11 +134,16 @@ TEST_F(CliTest, RunDirectoryHasTheDocumentedLayout) {
 }
 
 TEST_F(CliTest, ResumeRefusesFixedKeysAndReportsFinishedRuns) {
-  expect_error(run_ganpp({"train", "--resume", run_, "--set", "model.z_dim=3"}), 2, {"model.z_dim", "cannot change"});
+  expect_error(run_ganpp({"train", "--resume", run_, "--set", "model.z_dim=3"}), 2,
+               {"model.z_dim", "cannot change", "train.eval_every", "train.cuda_graph"});  // names what may
+  expect_error(run_ganpp({"train", "--resume", run_, "--set", "train.precision=bf16"}), 2, {"train.precision"});
   expect_error(run_ganpp({"train", "--resume", run_, "--seed", "4"}), 2, {"--seed"});
   const auto r = run_ganpp({"train", "--resume", run_});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "finished at step 3")) << r.out;
+  const auto placed = run_ganpp({"train", "--resume", run_, "--set", "train.cuda_graph=true"});  // placement only
+  EXPECT_EQ(placed.code, 0) << placed.err;
+  EXPECT_TRUE(contains(placed.out, "finished at step 3")) << placed.out;
   expect_error(run_ganpp({"train", "--resume", root_ + "/no-run"}), 1, {"no-run"});
   const std::string bad = temp_dir("cli-badckpt");
   fs::create_directories(bad + "/checkpoints");
@@ -160,7 +165,7 @@ TEST_F(CliTest, SampleWritesGridAndFiles) {
   EXPECT_EQ(h, 2 * 18 + 2);
   EXPECT_EQ(c, 1);
   // The latents of each export are saved next to it, for torch.load.
-  for (const std::string latents : {dir + "/g.latents.pt", dir + "/each/latents.pt"}) {
+  for (const std::string& latents : {dir + "/g.latents.pt", dir + "/each/latents.pt"}) {
     const std::string bytes = slurp(latents);
     ASSERT_FALSE(bytes.empty()) << latents;
     const auto dict = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict();
@@ -194,7 +199,7 @@ TEST_F(CliTest, InterpolateWritesStripAndFrames) {
   EXPECT_EQ(h, 2 * 18 + 2);
   EXPECT_TRUE(fs::exists(dir + "/frames/000013.png"));
   EXPECT_FALSE(fs::exists(dir + "/frames/000014.png"));
-  for (const std::string latents : {dir + "/walk.latents.pt", dir + "/frames/latents.pt"}) {
+  for (const std::string& latents : {dir + "/walk.latents.pt", dir + "/frames/latents.pt"}) {
     const std::string bytes = slurp(latents);
     ASSERT_FALSE(bytes.empty()) << latents;
     const auto z = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict().at("latents");

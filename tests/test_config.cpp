@@ -56,6 +56,7 @@ Config modified_config() {
   c.train.keep_checkpoints = 2;
   c.train.sample_count = 36;
   c.train.sample_nrow = 6;
+  c.train.cuda_graph = true;
   return c;
 }
 
