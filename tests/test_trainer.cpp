@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "ganpp/cuda_graph.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/rng.hpp"
 #include "ganpp/run_dir.hpp"
@@ -121,6 +122,26 @@ TEST(TrainerTest, Bf16AutocastRunsOnTheCpuWithAnFp32Penalty) {
   EXPECT_EQ(torch::mm(m, m).scalar_type(), torch::kFloat32);
   // Weights stay fp32 (autocast casts copies for the forward pass only).
   for (const auto& p : b.networks().g->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+}
+
+// train.cuda_graph is a CUDA setting: on the CPU the step runs eagerly and computes exactly the same.
+TEST(TrainerTest, CudaGraphSettingLeavesTheCpuStepAlone) {
+  Config eager = tiny_config("dcgan", "wgan-gp");
+  eager.loss.n_critic = 2;
+  Config graph = eager;
+  graph.train.cuda_graph = true;
+  const std::vector<torch::Tensor> real = {torch::rand({4, 1, 16, 16}) * 2 - 1, torch::rand({4, 1, 16, 16}) * 2 - 1};
+  Trainer a(eager, torch::kCPU);
+  for (int i = 0; i < 5; ++i) a.train_step(real);
+  Trainer b(graph, torch::kCPU);  // seeds the RNGs afresh, as a did
+  for (int i = 0; i < 5; ++i) b.train_step(real);
+  const auto pa = a.networks().g->parameters(), pb = b.networks().g->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+  // A CUDA graph needs a CUDA device (and a CUDA LibTorch >= 2.4); asked for on the CPU it is refused.
+  const std::string msg = error_of<UsageError>([] {
+    GraphedFunction f([](const std::vector<torch::Tensor>& in) { return in; }, torch::kCPU, 0);
+  });
+  EXPECT_TRUE(contains(msg, "CUDA device")) << msg;
 }
 
 TEST(TrainerTest, PrecisionKeyIsValidated) {

@@ -128,6 +128,8 @@ void Optimizer::sync_state() {
 }
 
 void Optimizer::reload_state() {
+  // The loaded options hold the learning rate of the step they were saved at.
+  lr_ = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().front().options()).lr();
   if (fused_) bind_state();
 }
 
