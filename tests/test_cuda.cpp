@@ -2,8 +2,11 @@
 // it replaces. They need a GPU and a CUDA LibTorch >= 2.4, and are skipped without them (CI has neither).
 #include <gtest/gtest.h>
 
+#include "ganpp/checkpoint.hpp"
 #include "ganpp/cuda_graph.hpp"
+#include "ganpp/files.hpp"
 #include "ganpp/optimizer.hpp"
+#include "ganpp/rng.hpp"
 #include "ganpp/trainer.hpp"
 #include "helpers.hpp"
 
@@ -121,6 +124,40 @@ TEST(CudaTest, GraphedStepMatchesTheEagerStep) {
   cond.train.ema = 0.9;
   cond.train.precision = "bf16";
   expect_graph_matches_eager(cond, 3, "conditional SN hinge, EMA, bf16");
+}
+
+// The fused path's step counts live on the device: a checkpoint must carry them, and a restored trainer must
+// continue from them (and from moments re-laid out to the parameters' channels-last strides).
+TEST(CudaTest, FusedAdamStateSurvivesACheckpoint) {
+  REQUIRE_CUDA_GRAPHS();
+  const TempDir tmp("cuda-fused-ckpt");
+  const Config config = tiny_config("dcgan", "bce");
+  const auto real = (torch::rand({4, 1, 16, 16}) * 2 - 1).to(kCuda);
+  Trainer a(config, kCuda);
+  for (int i = 0; i < 3; ++i) a.train_step({real});
+  TrainingState state;
+  state.step = a.step();
+  state.rng = capture_rng(kCuda);
+  state.fixed_z = a.fixed_latents();
+  write_file_atomic(tmp.path + "/a.ckpt", serialize_checkpoint(config, state,
+                                                               {*a.networks().g, *a.networks().d, &a.optimizer_g(),
+                                                                &a.optimizer_d()}));
+  CheckpointReader reader(tmp.path + "/a.ckpt", kCuda);
+  Trainer b(config, kCuda);
+  b.restore(reader);
+  // From the same random-generator state, data and weights, the next steps must agree.
+  a.train_step({real});
+  restore_rng(state.rng, kCuda);
+  b.train_step({real});
+  const auto pa = a.networks().g->parameters(), pb = b.networks().g->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    expect_close(pa[i], pb[i], "G parameter " + std::to_string(i));
+    auto* s = adam_param_state(a.optimizer_g(), pa[i]);
+    auto* t = adam_param_state(b.optimizer_g(), pb[i]);
+    ASSERT_TRUE(s && t);
+    EXPECT_EQ(s->step(), 4);
+    EXPECT_EQ(t->step(), 4);
+  }
 }
 
 TEST(CudaTest, GraphedFunctionRunsOtherShapesEagerly) {

@@ -150,9 +150,9 @@ Json read_json_file(const std::string& path);
 /// Applies `--set KEY=VALUE`: VALUE is parsed as JSON, else taken as a string.
 void apply_override(Json& json, const std::string& assignment);
 
-/// Keys that may change when a run is resumed (run length, cadence, placement).
-/// The keys that may change on resume, in the order to list them.
+/// The keys that may change when a run is resumed (run length, cadence, placement), in the order to list them.
 const std::vector<std::string>& resumable_keys();
+/// Whether `dotted_key` is one of resumable_keys().
 bool is_resumable_key(const std::string& dotted_key);
 
 /// The dotted key of a `KEY=VALUE` assignment.

@@ -68,6 +68,7 @@ class Trainer {
   const torch::Tensor& fixed_labels() const { return fixed_labels_; }
   /// The moving average of the generator's weights (train.ema > 0), else null.
   GeneratorBase* ema_generator() const { return ema_g_.get(); }
+  /// The optimisers' Adam state, complete (step counts included) for saving or inspection.
   torch::optim::Adam& optimizer_g();
   torch::optim::Adam& optimizer_d();
 

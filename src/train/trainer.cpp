@@ -156,10 +156,20 @@ Trainer::Trainer(const Config& config, torch::Device device)
 
 Trainer::~Trainer() = default;
 
-torch::optim::Adam& Trainer::optimizer_g() { return opt_g_->adam(); }
-torch::optim::Adam& Trainer::optimizer_d() { return opt_d_->adam(); }
+// With the state complete: the fused CUDA path keeps its step counts on the device until synced.
+torch::optim::Adam& Trainer::optimizer_g() {
+  opt_g_->sync_state();
+  return opt_g_->adam();
+}
+torch::optim::Adam& Trainer::optimizer_d() {
+  opt_d_->sync_state();
+  return opt_d_->adam();
+}
 
 void Trainer::restore(CheckpointReader& checkpoint) {
+  // A captured CUDA graph holds the addresses of the optimiser state that loading replaces.
+  if (graph_ && graph_->captured())
+    throw RuntimeError("a trainer restores a checkpoint before its first CUDA-graph step, not after");
   checkpoint.load_networks(*nets_.g, *nets_.d);
   checkpoint.load_optimizers(opt_g_->adam(), opt_d_->adam());
   opt_g_->reload_state();
@@ -330,10 +340,8 @@ std::string Trainer::checkpoint_bytes(const DataStream& data, const std::vector<
   state.rng = capture_rng(device_);
   state.fixed_z = fixed_z_;
   state.classes = classes;
-  opt_g_->sync_state();
-  opt_d_->sync_state();
   return serialize_checkpoint(config_, state,
-                              TrainingModules{*nets_.g, *nets_.d, &opt_g_->adam(), &opt_d_->adam(), ema_g_.get()});
+                              TrainingModules{*nets_.g, *nets_.d, &optimizer_g(), &optimizer_d(), ema_g_.get()});
 }
 
 void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data,
