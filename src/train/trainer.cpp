@@ -85,6 +85,12 @@ double epoch_of(const DataStream& data) {
   return pos.epoch + static_cast<double>(pos.position) / data.batches_per_epoch();
 }
 
+// A step's statistics as the graph's outputs, and back (one field order, here).
+std::vector<torch::Tensor> stats_to_tensors(const StepStats& s) {
+  return {s.loss_d, s.loss_g, s.d_real, s.d_fake, s.penalty, s.grad_norm_d, s.grad_norm_g};
+}
+StepStats stats_from_tensors(const std::vector<torch::Tensor>& t) { return {t[0], t[1], t[2], t[3], t[4], t[5], t[6]}; }
+
 // Class k for the k-th row of a conditional grid (undefined when unconditional).
 torch::Tensor grid_labels(const Config& config, torch::Device device) {
   const int64_t classes = conditional_classes(config);
@@ -146,8 +152,7 @@ Trainer::Trainer(const Config& config, torch::Device device)
           [this](const std::vector<torch::Tensor>& inputs) {
             std::vector<Batch> batches;
             for (size_t i = 0; i + 1 < inputs.size(); i += 2) batches.push_back({inputs[i], inputs[i + 1]});
-            const StepStats s = step_body(batches);
-            return std::vector<torch::Tensor>{s.loss_d, s.loss_g, s.d_real, s.d_fake, s.penalty, s.grad_norm_d, s.grad_norm_g};
+            return stats_to_tensors(step_body(batches));
           },
           device_, kEagerStepsBeforeCapture);
     }
@@ -208,8 +213,7 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
       inputs.push_back(r.images);
       inputs.push_back(r.labels);
     }
-    const std::vector<torch::Tensor> out = (*graph_)(inputs);
-    stats = {out[0], out[1], out[2], out[3], out[4], out[5], out[6]};
+    stats = stats_from_tensors((*graph_)(inputs));
   } else {
     stats = step_body(reals);
   }
