@@ -1,9 +1,10 @@
-// Run-directory layout and the files in it that are not checkpoints or images.
+// The run directory: its layout, config.json and log.jsonl (one reader for every consumer of the log).
 #include "ganpp/run_dir.hpp"
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -25,6 +26,14 @@ void make_dirs(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
+}
+
+// One log record, or nothing for a line that is not one: a run killed mid-append can leave a partial
+// last line. Records are objects with an integer "step".
+std::optional<Json> parse_log_line(const std::string& line) {
+  Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!record.is_object() || !record.contains("step") || !record["step"].is_number_integer()) return std::nullopt;
+  return record;
 }
 
 }  // namespace
@@ -103,10 +112,8 @@ std::vector<Json> read_log(const std::string& run_dir) {
   std::vector<Json> records;
   if (!fs::exists(path)) return records;
   std::istringstream in(read_file(path));
-  for (std::string line; std::getline(in, line);) {
-    Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (record.is_object() && record.contains("step") && record["step"].is_number()) records.push_back(std::move(record));
-  }
+  for (std::string line; std::getline(in, line);)
+    if (auto record = parse_log_line(line)) records.push_back(std::move(*record));
   return records;
 }
 
@@ -121,15 +128,9 @@ void append_log(const std::string& run_dir, const Json& record) {
 void truncate_log(const std::string& run_dir, int64_t step) {
   const std::string path = log_path(run_dir);
   if (!fs::exists(path)) return;
-  std::istringstream in(read_file(path));
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    // A run killed mid-append can leave a partial last line: drop anything that does not parse.
-    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (record.is_object() && record.contains("step") && record["step"].is_number_integer() &&
-        record["step"].get<int64_t>() <= step)
-      kept += line + "\n";
-  }
+  std::string kept;
+  for (const Json& record : read_log(run_dir))
+    if (record["step"].get<int64_t>() <= step) kept += record.dump() + "\n";
   write_file_atomic(path, kept);
 }
 
