@@ -15,15 +15,38 @@ using namespace ganpp::test;
 namespace {
 
 std::string save(Trainer& t, const std::string& path) {
-  TrainingState state;
-  state.step = t.step();
-  state.data = {3, 5};
-  state.rng = capture_rng(torch::kCPU);
-  state.fixed_z = t.fixed_latents();
-  state.classes = {"a", "b"};
-  write_file_atomic(path, serialize_checkpoint(t.config(), state,
-                                               {*t.networks().g, *t.networks().d, &t.optimizer_g(), &t.optimizer_d()}));
+  CheckpointWriter checkpoint(t.config());
+  t.save(checkpoint);
+  checkpoint.write_data({3, 5}, {"a", "b"});
+  write_file_atomic(path, checkpoint.bytes());
   return path;
+}
+
+// A component adds a section of its own without touching the others; a reader asks for an optional section
+// and gets null where a checkpoint predates it, and a clear error for a required one.
+TEST(CheckpointTest, ComponentsAddSectionsAndReadersFindOptionalOnesMissing) {
+  const TempDir dir("ckpt-sections");
+  Trainer a(tiny_config("dcgan"), torch::kCPU);
+  CheckpointWriter writer(a.config());
+  a.save(writer);
+  writer.write_data({1, 2}, {});
+  writer.section("augment").write("p", c10::IValue(0.25));
+  write_file_atomic(dir.path + "/a.ckpt", writer.bytes());
+
+  CheckpointReader reader(dir.path + "/a.ckpt", torch::kCPU);
+  EXPECT_EQ(reader.origin().format_version, kCheckpointFormat);
+  auto* augment = reader.find_section("augment");
+  ASSERT_NE(augment, nullptr);
+  c10::IValue p;
+  ASSERT_TRUE(augment->try_read("p", p));
+  EXPECT_DOUBLE_EQ(p.toDouble(), 0.25);
+  EXPECT_EQ(reader.find_section("data_fingerprint"), nullptr);
+  const std::string message =
+      error_of<RuntimeError>([&] { reader.section("data_fingerprint", "the data's fingerprint"); });
+  EXPECT_TRUE(contains(message, "has no 'data_fingerprint' section (the data's fingerprint)")) << message;
+  Trainer b(tiny_config("dcgan"), torch::kCPU);
+  b.load(reader);  // the extra section is no obstacle to the ones a trainer reads
+  EXPECT_EQ(reader.state().data.position, 2);
 }
 
 TEST(CheckpointTest, RoundTripRestoresEverything) {
@@ -42,7 +65,7 @@ TEST(CheckpointTest, RoundTripRestoresEverything) {
   Config other = tiny_config("dcgan");
   other.train.seed = 99;  // different initial weights: restore must overwrite all of them
   Trainer b(other, torch::kCPU);
-  b.restore(reader);
+  b.load(reader);
   EXPECT_EQ(b.step(), 1);
   EXPECT_TRUE(torch::equal(a.fixed_latents(), b.fixed_latents()));
   for (const auto& p : a.networks().g->named_parameters())
@@ -106,16 +129,10 @@ TEST(CheckpointTest, CudaAndCpuCheckpointsAreInterchangeable) {
   const std::string dir = temp_dir("ckpt-cuda");
   Trainer gpu(tiny_config("dcgan"), torch::Device(torch::kCUDA, 0));
   gpu.train_step({torch::rand({4, 1, 16, 16}, torch::Device(torch::kCUDA, 0))});
-  TrainingState state;
-  state.step = gpu.step();
-  state.rng = capture_rng(torch::Device(torch::kCUDA, 0));
-  state.fixed_z = gpu.fixed_latents();
-  write_file_atomic(dir + "/gpu.ckpt", serialize_checkpoint(gpu.config(), state,
-                                                            {*gpu.networks().g, *gpu.networks().d,
-                                                             &gpu.optimizer_g(), &gpu.optimizer_d()}));
+  save(gpu, dir + "/gpu.ckpt");
   CheckpointReader on_cpu(dir + "/gpu.ckpt", torch::kCPU);
   Trainer cpu(tiny_config("dcgan"), torch::kCPU);
-  cpu.restore(on_cpu);
+  cpu.load(on_cpu);
   for (const auto& p : gpu.networks().g->named_parameters())
     EXPECT_TRUE(torch::equal(p.value().cpu(), cpu.networks().g->named_parameters()[p.key()])) << p.key();
   cpu.train_step({torch::rand({4, 1, 16, 16})});  // optimiser state is usable on the CPU

@@ -8,7 +8,7 @@
 
 #include "ganpp/health.hpp"
 #include "ganpp/run_dir.hpp"
-#include "ganpp/trainer.hpp"
+#include "ganpp/training_run.hpp"
 #include "helpers.hpp"
 
 namespace fs = std::filesystem;
@@ -99,10 +99,8 @@ TEST(HealthTest, TrainingLogsFiniteHealthSignalsAndWritesTheReport) {
   c.train.sample_every = 3;
   c.train.checkpoint_every = 6;
   const Dataset data = load_dataset(c.data);
-  const std::string run = create_run_dir(root.path + "/run", "test");
-  Trainer t(c, torch::kCPU);
-  DataStream stream(data, c.train.batch_size, c.train.seed, false, torch::kCPU);
-  t.run(stream, run, data.classes);
+  const std::string run = root.path + "/run";
+  TrainingRun::start(c, run, RunOptions())->run();
 
   std::istringstream in(slurp(log_path(run)));
   std::vector<int64_t> steps;

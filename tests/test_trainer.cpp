@@ -5,9 +5,11 @@
 
 #include "ganpp/cuda_graph.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/optimizer.hpp"
 #include "ganpp/rng.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/trainer.hpp"
+#include "ganpp/training_run.hpp"
 #include "helpers.hpp"
 
 namespace fs = std::filesystem;
@@ -67,33 +69,26 @@ TEST(TrainerTest, NonFiniteLossStopsTheRunNamingTheStepAndKeepsTheLastCheckpoint
   config.train.steps = 6;
   config.train.log_every = 3;
   config.train.checkpoint_every = 2;
-  const Dataset data = load_dataset(config.data);
-  const std::string run = create_run_dir(root + "/run", "test");
-
-  Trainer t(config, torch::kCPU);
-  DataStream stream(data, config.train.batch_size, config.train.seed, false, torch::kCPU);
-  Config short_run = config;
-  short_run.train.steps = 2;
-  {
-    Trainer first(short_run, torch::kCPU);
-    first.run(stream, run, data.classes);
-    ASSERT_TRUE(fs::exists(checkpoint_path(run, 2)));
-    CheckpointReader reader(latest_checkpoint_path(run), torch::kCPU);
-    t.restore(reader);
-  }
-  const std::string good = slurp(latest_checkpoint_path(run));
-  {
-    torch::NoGradGuard no_grad;
-    t.networks().g->parameters().front().fill_(NAN);  // poison: the next step's losses are NaN
-  }
+  const std::string run = root + "/run";
+  auto training = TrainingRun::start(config, run, RunOptions());
+  // After the checkpoint of step 2, poison the generator: the next step's losses are NaN.
+  struct Poison : RunObserver {
+    void on_checkpoint(TrainingRun& r, const std::string&) override {
+      torch::NoGradGuard no_grad;
+      if (r.step() == 2) r.trainer().networks().g->parameters().front().fill_(NAN);
+    }
+  };
+  training->add_observer(std::make_unique<Poison>());
   try {
-    t.run(stream, run, data.classes);
+    training->run();
     FAIL() << "a NaN loss must stop the run";
   } catch (const RuntimeError& e) {
     EXPECT_NE(std::string(e.what()).find("non-finite loss at step 3"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("latest.ckpt"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(slurp(latest_checkpoint_path(run)), good);
+  ASSERT_TRUE(fs::exists(checkpoint_path(run, 2)));
+  EXPECT_EQ(slurp(latest_checkpoint_path(run)), slurp(checkpoint_path(run, 2)));
+  EXPECT_EQ(CheckpointReader(latest_checkpoint_path(run), torch::kCPU).state().step, 2);
   EXPECT_FALSE(fs::exists(checkpoint_path(run, 4)));
   fs::remove_all(root);
 }
@@ -214,15 +209,12 @@ TEST(TrainerTest, LinearLearningRateDecay) {
   c.optim.d.lr = 4e-4;
   Trainer t(c, torch::kCPU);
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;
-  auto lr = [](torch::optim::Optimizer& o) {
-    return static_cast<torch::optim::AdamOptions&>(o.param_groups().front().options()).lr();
-  };
   t.train_step({real});
-  EXPECT_DOUBLE_EQ(lr(t.optimizer_d()), 4e-4);  // step 0 of 4
+  EXPECT_DOUBLE_EQ(t.optimizer_d().lr(), 4e-4);  // step 0 of 4
   t.train_step({real});
   t.train_step({real});
-  EXPECT_DOUBLE_EQ(lr(t.optimizer_d()), 4e-4 * 0.5);  // step 2 of 4
-  EXPECT_DOUBLE_EQ(lr(t.optimizer_g()), 2e-4 * 0.5);
+  EXPECT_DOUBLE_EQ(t.optimizer_d().lr(), 4e-4 * 0.5);  // step 2 of 4
+  EXPECT_DOUBLE_EQ(t.optimizer_g().lr(), 2e-4 * 0.5);
 }
 
 }  // namespace

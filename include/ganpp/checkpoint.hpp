@@ -1,7 +1,9 @@
 // Checkpoints: everything needed to continue a run exactly (networks, optimisers, step, data position,
-// RNG states, fixed latents, resolved config), in one LibTorch archive that starts with a format version.
+// RNG states, fixed latents, resolved config), in one LibTorch archive: a versioned header and named sections.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,7 +18,24 @@ namespace ganpp {
 
 /// 2: the discriminator's score layer became its own module ("score") beside the zoo's conditional heads
 /// and spectral-norm wrappers, so format-1 networks no longer load by name.
-inline constexpr int64_t kCheckpointFormat = 2;
+/// 3: named sections; the run's state ("state") and data position ("data") moved from the top level into
+/// sections of their own. Format 2 is still read: its top level stands for both sections.
+inline constexpr int64_t kCheckpointFormat = 3;
+/// The oldest format this ganpp reads (and resumes with the behaviour it started with).
+inline constexpr int64_t kOldestCheckpointFormat = 2;
+
+/// The sections every training checkpoint holds. A component with state of its own adds a section under a
+/// new name; a reader that finds an optional section missing takes the value that reproduces the behaviour
+/// of checkpoints written before that section existed.
+namespace section {
+inline constexpr const char* kGenerator = "generator";
+inline constexpr const char* kDiscriminator = "discriminator";
+inline constexpr const char* kGeneratorEma = "generator_ema";  ///< only in runs that keep a moving average
+inline constexpr const char* kOptimizerG = "optim_g";
+inline constexpr const char* kOptimizerD = "optim_d";
+inline constexpr const char* kState = "state";  ///< step, RNG states, fixed latents
+inline constexpr const char* kData = "data";    ///< data position and class names
+}  // namespace section
 
 /// The non-network part of a run's state.
 struct TrainingState {
@@ -34,22 +53,29 @@ struct CheckpointOrigin {
   std::string libtorch_version;
 };
 
-/// Archive key of the generator's moving-average weights, present only in runs that keep one.
-inline constexpr const char* kGeneratorEmaKey = "generator_ema";
+/// Builds a checkpoint: a header (format version, versions, the resolved config) and one archive per
+/// section, each written by the component that owns that state.
+class CheckpointWriter {
+ public:
+  explicit CheckpointWriter(const Config& config);
 
-/// The networks and optimisers a checkpoint holds, borrowed from their owner.
-struct TrainingModules {
-  GeneratorBase& g;
-  DiscriminatorBase& d;
-  torch::optim::Optimizer* opt_g = nullptr;  ///< may be null when only the networks matter
-  torch::optim::Optimizer* opt_d = nullptr;
-  GeneratorBase* g_ema = nullptr;            ///< the generator's moving average, when the run keeps one
+  /// The archive of section `name`, created on first use.
+  torch::serialize::OutputArchive& section(const std::string& name);
+  /// Writes a module's parameters and buffers as section `name`.
+  void write_module(const std::string& name, const torch::nn::Module& module);
+  /// The step, RNG states and fixed latents: section "state".
+  void write_state(int64_t step, const RngState& rng, const torch::Tensor& fixed_z);
+  /// The data stream's position and the data's class names: section "data".
+  void write_data(const DataPosition& position, const std::vector<std::string>& classes);
+  /// The checkpoint's bytes (the caller writes them atomically, possibly to several names).
+  std::string bytes();
+
+ private:
+  Config config_;
+  std::vector<std::pair<std::string, torch::serialize::OutputArchive>> sections_;
 };
 
-/// Serialises a checkpoint to bytes (the caller writes them atomically, possibly to several names).
-std::string serialize_checkpoint(const Config& config, const TrainingState& state, const TrainingModules& modules);
-
-/// A checkpoint read from disk: its config and state at once, networks and optimisers on request.
+/// A checkpoint read from disk: its config and state at once, networks and other sections on request.
 class CheckpointReader {
  public:
   /// Opens `path`; tensors are mapped onto `device`. Throws RuntimeError for missing, corrupt or
@@ -63,15 +89,22 @@ class CheckpointReader {
   /// Whether the checkpoint holds moving-average (EMA) weights of the generator.
   bool has_generator_ema() const { return has_generator_ema_; }
 
+  /// Section `name`, or null when the checkpoint has none (an optional section of a newer component).
+  torch::serialize::InputArchive* find_section(const std::string& name);
+  /// Section `name`; throws RuntimeError when it is missing (`what` says what it would hold).
+  torch::serialize::InputArchive& section(const std::string& name, const std::string& what);
+  /// Loads section `name` into a module, checking every parameter and buffer name and shape.
+  void load_module(const std::string& name, torch::nn::Module& module, const std::string& what);
+
   /// Loads parameters and buffers, checking every name and shape against the modules.
   void load_networks(GeneratorBase& g, DiscriminatorBase& d);
-  void load_optimizers(torch::optim::Optimizer& opt_g, torch::optim::Optimizer& opt_d);
   /// Loads the generator's EMA weights (see has_generator_ema), checked like load_networks.
   void load_generator_ema(GeneratorBase& g);
 
  private:
   std::string path_;
   torch::serialize::InputArchive archive_;
+  std::map<std::string, std::unique_ptr<torch::serialize::InputArchive>> sections_;
   Config config_;
   TrainingState state_;
   CheckpointOrigin origin_;

@@ -33,13 +33,21 @@ class Optimizer {
   /// One Adam update of the parameters that have gradients. Never reads device values back to the host.
   void step();
 
-  /// Writes the fused path's device step count into the Adam state; call before saving it.
-  void sync_state();
-  /// Picks up a state loaded into adam() (moments and step count); call after loading it.
-  void reload_state();
+  /// Saves the Adam state (moments, step counts, options) into `archive`, complete on the fused path too.
+  void save(torch::serialize::OutputArchive& archive);
+  /// Loads a state written by save() and continues from it (learning rate included).
+  void load(torch::serialize::InputArchive& archive);
 
-  torch::optim::Adam& adam() { return *adam_; }
+  /// One parameter's Adam state, for comparisons and inspection.
+  struct Moments {
+    int64_t step = 0;  ///< Adam steps taken (0 before the first)
+    torch::Tensor exp_avg, exp_avg_sq;
+  };
+  /// The state of every parameter in order (undefined moments before the parameter's first step).
+  std::vector<Moments> moments();
   bool fused() const { return fused_; }
+  /// The learning rate of the next step.
+  double lr() const { return lr_; }
 
  private:
   struct ParamState {
@@ -48,6 +56,8 @@ class Optimizer {
   };
   /// The Adam state of every parameter, created as torch::optim::Adam would create it, in the parameter's layout.
   void bind_state();
+  /// Writes the fused path's device step counts into the Adam state (before it is read).
+  void sync_state();
 
   std::unique_ptr<torch::optim::Adam> adam_;
   bool fused_ = false;

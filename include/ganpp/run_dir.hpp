@@ -18,6 +18,10 @@ void check_out_dir(const std::string& out);
 /// `<runs_root>/NNNNN-<name>` with the next free number (never colliding with another run). Returns its path.
 std::string create_run_dir(const std::string& out, const std::string& name, const std::string& runs_root = "runs");
 
+/// Creates samples/ and checkpoints/ in a run directory where they are missing (a resumed run whose
+/// samples were deleted or never copied).
+void make_run_subdirs(const std::string& run_dir);
+
 /// The run directory that holds a checkpoint file (its checkpoints/ folder's parent).
 std::string run_dir_of_checkpoint(const std::string& checkpoint_path);
 

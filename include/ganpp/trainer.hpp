@@ -1,5 +1,5 @@
-// The training loop: alternating critic and generator Adam steps, logs, fixed-latent grids and
-// exact-resume checkpoints in a run directory.
+// The training step: alternating critic and generator Adam steps on both networks, and the state that
+// continues them exactly (saved and loaded as checkpoint sections).
 #pragma once
 
 #include <optional>
@@ -16,8 +16,6 @@
 
 namespace ganpp {
 
-class TrainingEvaluator;
-
 /// What one generator step measured, as device tensors (read on the host only at log intervals).
 struct StepStats {
   torch::Tensor loss_d;   ///< critic loss of the last critic step (penalty included)
@@ -29,19 +27,31 @@ struct StepStats {
   torch::Tensor grad_norm_g;  ///< L2 norm of the generator's gradients, before clipping
 };
 
-class GraphedFunction;
-class HealthMonitor;
-class Optimizer;
-class Progress;
+/// The first non-finite loss of a run: its step and both losses.
+struct NonFiniteLoss {
+  int64_t step = 0;
+  double loss_d = 0, loss_g = 0;
+};
 
+class GraphedFunction;
+class Optimizer;
+
+/// The networks, their optimisers and the training step, with the state a checkpoint needs to continue
+/// exactly (step count, RNG states, fixed latents). The run around it (data, files, logs) is TrainingRun's.
 class Trainer {
  public:
   /// Seeds, builds both networks on `device` and their optimisers; draws the fixed latents.
+  /// Expects a config that passed check_supported for `device`.
   Trainer(const Config& config, torch::Device device);
   ~Trainer();
 
-  /// Restores networks, optimisers, step, RNG states and fixed latents from a checkpoint of this config.
-  void restore(CheckpointReader& checkpoint);
+  /// Throws UsageError when the config asks for something `device` cannot do (checked before data is read).
+  static void check_supported(const Config& config, torch::Device device);
+
+  /// Writes networks, EMA weights, optimisers, step, RNG states and fixed latents as checkpoint sections.
+  void save(CheckpointWriter& checkpoint);
+  /// Restores everything save() wrote, from a checkpoint of this config.
+  void load(CheckpointReader& checkpoint);
 
   /// One generator step after `loss.n_critic` critic steps, one real batch each (images in [-1, 1];
   /// labels needed when the model is conditional: the fakes of a critic step are drawn for its batch's labels).
@@ -49,38 +59,29 @@ class Trainer {
   /// The same for unlabelled images.
   StepStats train_step(const std::vector<torch::Tensor>& reals);
 
-  /// Trains until `train.steps`, writing logs, grids and checkpoints into `run_dir`.
-  void run(DataStream& data, const std::string& run_dir, const std::vector<std::string>& classes);
-
   /// Renders the fixed-latent grid without touching training state (eval mode, no RNG drawn).
   torch::Tensor sample_grid();
   /// The fixed-latent images [N, C, H, W] of that grid, untiled.
   torch::Tensor sample_images();
+  /// The generator that draws samples: the moving average when the run keeps one, else the generator.
+  GeneratorBase& sampling_generator() { return ema_g_ ? *ema_g_ : *nets_.g; }
 
-  /// Where run() keeps a live progress line (a terminal), or null (the default) for log lines only.
-  void set_progress_output(std::ostream* live) { progress_out_ = live; }
+  /// The first step whose loss was not finite, if any (reads the device: call at log and checkpoint points).
+  std::optional<NonFiniteLoss> non_finite() const;
 
   int64_t step() const { return step_; }
   const Config& config() const { return config_; }
+  const Loss& loss() const { return loss_; }
   const Networks& networks() const { return nets_; }
   const torch::Tensor& fixed_latents() const { return fixed_z_; }
   /// Labels of the grid's rows (class k in row k) for a conditional model, else undefined.
   const torch::Tensor& fixed_labels() const { return fixed_labels_; }
   /// The moving average of the generator's weights (train.ema > 0), else null.
   GeneratorBase* ema_generator() const { return ema_g_.get(); }
-  /// The optimisers' Adam state, complete (step counts included) for saving or inspection.
-  torch::optim::Adam& optimizer_g();
-  torch::optim::Adam& optimizer_d();
+  Optimizer& optimizer_g() { return *opt_g_; }
+  Optimizer& optimizer_d() { return *opt_d_; }
 
  private:
-  void save_checkpoint(const std::string& run_dir, const DataStream& data, const std::vector<std::string>& classes);
-  std::string checkpoint_bytes(const DataStream& data, const std::vector<std::string>& classes);
-  /// Measures sample quality (train.eval_every), logs it, and writes checkpoints/best.ckpt on a new best FD.
-  void evaluate(TrainingEvaluator& evaluator, const std::string& run_dir, const DataStream& data,
-                const std::vector<std::string>& classes);
-  void log(const std::string& run_dir, const StepStats& stats, const DataStream& data, double images_per_s,
-           const torch::Tensor& grid_images, HealthMonitor& health, Progress& progress);
-  void check_finite(const std::string& run_dir);
   void update_ema();
   /// The device work of train_step (everything but the learning rate and the step count).
   StepStats step_body(const std::vector<Batch>& reals);
@@ -98,7 +99,6 @@ class Trainer {
   torch::Tensor device_step_;     ///< step_ on the device, for the graph-captured step body
   torch::Tensor first_bad_step_;  ///< first step with a non-finite loss, -1 while none (stays on the device)
   torch::Tensor bad_losses_;      ///< [loss_d, loss_g] of that step
-  std::ostream* progress_out_ = nullptr;
 };
 
 }  // namespace ganpp

@@ -77,6 +77,7 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
   Config config = bench_config(options);
   config.train.seed = options.seed;
   config.train.cuda_graph = config.train.cuda_graph && device.is_cuda();  // reported as off, not logged, elsewhere
+  Trainer::check_supported(config, device);
   Trainer trainer(config, device);
   const int64_t size = config.data.image_size, batch = config.train.batch_size;
   // In-memory data in [-1, 1], one batch per critic step: the figure is training throughput, not disk.

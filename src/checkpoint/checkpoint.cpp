@@ -64,37 +64,41 @@ torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::st
 
 }  // namespace
 
-std::string serialize_checkpoint(const Config& config, const TrainingState& state, const TrainingModules& modules) {
+CheckpointWriter::CheckpointWriter(const Config& config) : config_(config) {}
+
+torch::serialize::OutputArchive& CheckpointWriter::section(const std::string& name) {
+  for (auto& [n, archive] : sections_)
+    if (n == name) return archive;
+  sections_.emplace_back(name, torch::serialize::OutputArchive());
+  return sections_.back().second;
+}
+
+void CheckpointWriter::write_module(const std::string& name, const torch::nn::Module& module) {
+  ganpp::write_module(section(name), module);
+}
+
+void CheckpointWriter::write_state(int64_t step, const RngState& rng, const torch::Tensor& fixed_z) {
+  auto& s = section(section::kState);
+  s.write("step", c10::IValue(step));
+  s.write("rng_cpu", rng.cpu);
+  if (rng.device.defined()) s.write("rng_device", rng.device);
+  s.write("fixed_z", fixed_z);
+}
+
+void CheckpointWriter::write_data(const DataPosition& position, const std::vector<std::string>& classes) {
+  auto& d = section(section::kData);
+  d.write("data_epoch", c10::IValue(position.epoch));
+  d.write("data_position", c10::IValue(position.position));
+  d.write("classes", c10::IValue(Json(classes).dump()));
+}
+
+std::string CheckpointWriter::bytes() {
   torch::serialize::OutputArchive archive;
   archive.write("format_version", c10::IValue(kCheckpointFormat));
   archive.write("ganpp_version", c10::IValue(ganpp_version()));
   archive.write("libtorch_version", c10::IValue(libtorch_version()));
-  archive.write("config", c10::IValue(config_to_json(config).dump()));
-  archive.write("step", c10::IValue(state.step));
-  archive.write("data_epoch", c10::IValue(state.data.epoch));
-  archive.write("data_position", c10::IValue(state.data.position));
-  archive.write("classes", c10::IValue(Json(state.classes).dump()));
-  archive.write("rng_cpu", state.rng.cpu);
-  if (state.rng.device.defined()) archive.write("rng_device", state.rng.device);
-  archive.write("fixed_z", state.fixed_z);
-
-  torch::serialize::OutputArchive g, d;
-  write_module(g, modules.g);
-  write_module(d, modules.d);
-  archive.write("generator", g);
-  archive.write("discriminator", d);
-  if (modules.g_ema) {
-    torch::serialize::OutputArchive ema;
-    write_module(ema, *modules.g_ema);
-    archive.write(kGeneratorEmaKey, ema);
-  }
-  if (modules.opt_g && modules.opt_d) {
-    torch::serialize::OutputArchive og, od;
-    modules.opt_g->save(og);
-    modules.opt_d->save(od);
-    archive.write("optim_g", og);
-    archive.write("optim_d", od);
-  }
+  archive.write("config", c10::IValue(config_to_json(config_).dump()));
+  for (auto& [name, section] : sections_) archive.write(name, section);
   std::ostringstream out;
   archive.save_to(out);
   return out.str();
@@ -109,56 +113,61 @@ CheckpointReader::CheckpointReader(const std::string& path, torch::Device device
                        first_line(e.what_without_backtrace()) + ")");
   }
   const int64_t format = read_scalar<int64_t>(archive_, "format_version", path);
-  if (format != kCheckpointFormat)
+  if (format < kOldestCheckpointFormat || format > kCheckpointFormat)
     throw RuntimeError("checkpoint '" + path + "' has format version " + std::to_string(format) +
-                       "; this ganpp reads version " + std::to_string(kCheckpointFormat));
+                       "; this ganpp reads versions " + std::to_string(kOldestCheckpointFormat) + " to " +
+                       std::to_string(kCheckpointFormat));
   origin_.format_version = format;
   origin_.ganpp_version = read_scalar<std::string>(archive_, "ganpp_version", path);
   origin_.libtorch_version = read_scalar<std::string>(archive_, "libtorch_version", path);
+  auto& data = section(section::kData, "the data position");
   try {
     config_ = config_from_json(Json::parse(read_scalar<std::string>(archive_, "config", path)));
-    state_.classes = Json::parse(read_scalar<std::string>(archive_, "classes", path)).get<std::vector<std::string>>();
+    state_.classes = Json::parse(read_scalar<std::string>(data, "classes", path)).get<std::vector<std::string>>();
   } catch (const std::exception& e) {
     throw RuntimeError("checkpoint '" + path + "' holds a config this ganpp cannot use: " + e.what());
   }
-  state_.step = read_scalar<int64_t>(archive_, "step", path);
-  state_.data.epoch = read_scalar<int64_t>(archive_, "data_epoch", path);
-  state_.data.position = read_scalar<int64_t>(archive_, "data_position", path);
+  state_.data.epoch = read_scalar<int64_t>(data, "data_epoch", path);
+  state_.data.position = read_scalar<int64_t>(data, "data_position", path);
+  auto& state = section(section::kState, "the training state");
+  state_.step = read_scalar<int64_t>(state, "step", path);
   // RNG states are byte tensors that belong on the CPU whatever the map location.
-  state_.rng.cpu = read_tensor(archive_, "rng_cpu", path).cpu();
-  state_.rng.device = read_tensor(archive_, "rng_device", path, /*required=*/false);
+  state_.rng.cpu = read_tensor(state, "rng_cpu", path).cpu();
+  state_.rng.device = read_tensor(state, "rng_device", path, /*required=*/false);
   if (state_.rng.device.defined()) state_.rng.device = state_.rng.device.cpu();
-  state_.fixed_z = read_tensor(archive_, "fixed_z", path);
-  torch::serialize::InputArchive ema;
-  has_generator_ema_ = archive_.try_read(kGeneratorEmaKey, ema);
+  state_.fixed_z = read_tensor(state, "fixed_z", path);
+  has_generator_ema_ = find_section(section::kGeneratorEma) != nullptr;
+}
+
+torch::serialize::InputArchive* CheckpointReader::find_section(const std::string& name) {
+  // Format 2 kept the state and the data position at the top level.
+  if (origin_.format_version < 3 && (name == section::kState || name == section::kData)) return &archive_;
+  auto found = sections_.find(name);
+  if (found != sections_.end()) return found->second.get();
+  auto archive = std::make_unique<torch::serialize::InputArchive>();
+  if (!archive_.try_read(name, *archive)) return nullptr;
+  return (sections_[name] = std::move(archive)).get();
+}
+
+torch::serialize::InputArchive& CheckpointReader::section(const std::string& name, const std::string& what) {
+  auto* archive = find_section(name);
+  if (!archive)
+    throw RuntimeError("checkpoint '" + path_ + "' is incomplete: it has no '" + name + "' section (" + what + ")");
+  return *archive;
+}
+
+void CheckpointReader::load_module(const std::string& name, torch::nn::Module& module, const std::string& what) {
+  read_module(section(name, "the " + what + "'s weights"), module, what, path_);
 }
 
 void CheckpointReader::load_networks(GeneratorBase& g, DiscriminatorBase& d) {
-  torch::serialize::InputArchive ga, da;
-  if (!archive_.try_read("generator", ga) || !archive_.try_read("discriminator", da))
-    throw RuntimeError("checkpoint '" + path_ + "' is incomplete: missing network weights");
-  read_module(ga, g, "generator", path_);
-  read_module(da, d, "discriminator", path_);
+  load_module(section::kGenerator, g, "generator");
+  load_module(section::kDiscriminator, d, "discriminator");
 }
 
 void CheckpointReader::load_generator_ema(GeneratorBase& g) {
-  torch::serialize::InputArchive archive;
-  if (!archive_.try_read(kGeneratorEmaKey, archive))
-    throw RuntimeError("checkpoint '" + path_ + "' holds no EMA weights of the generator");
-  read_module(archive, g, "generator", path_);
-}
-
-void CheckpointReader::load_optimizers(torch::optim::Optimizer& opt_g, torch::optim::Optimizer& opt_d) {
-  torch::serialize::InputArchive ga, da;
-  if (!archive_.try_read("optim_g", ga) || !archive_.try_read("optim_d", da))
-    throw RuntimeError("checkpoint '" + path_ + "' holds no optimiser state; it cannot be resumed");
-  try {
-    opt_g.load(ga);
-    opt_d.load(da);
-  } catch (const c10::Error& e) {
-    throw RuntimeError("checkpoint '" + path_ + "' has an unreadable optimiser state (" +
-                       first_line(e.what_without_backtrace()) + ")");
-  }
+  if (!has_generator_ema_) throw RuntimeError("checkpoint '" + path_ + "' holds no EMA weights of the generator");
+  load_module(section::kGeneratorEma, g, "generator");
 }
 
 std::string resolve_checkpoint_path(const std::string& path) {

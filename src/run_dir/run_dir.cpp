@@ -73,9 +73,13 @@ std::string create_run_dir(const std::string& out, const std::string& name, cons
       if (ec) throw RuntimeError("cannot create run folder '" + dir.string() + "': " + ec.message());
     }
   }
-  make_dirs(dir / "samples");
-  make_dirs(dir / "checkpoints");
+  make_run_subdirs(dir.string());
   return dir.string();
+}
+
+void make_run_subdirs(const std::string& run_dir) {
+  make_dirs(fs::path(run_dir) / "samples");
+  make_dirs(fs::path(run_dir) / "checkpoints");
 }
 
 std::string run_dir_of_checkpoint(const std::string& checkpoint) {

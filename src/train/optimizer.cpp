@@ -127,10 +127,26 @@ void Optimizer::sync_state() {
 #endif
 }
 
-void Optimizer::reload_state() {
+void Optimizer::save(torch::serialize::OutputArchive& archive) {
+  sync_state();
+  adam_->save(archive);
+}
+
+void Optimizer::load(torch::serialize::InputArchive& archive) {
+  adam_->load(archive);
   // The loaded options hold the learning rate of the step they were saved at.
   lr_ = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().front().options()).lr();
   if (fused_) bind_state();
+}
+
+std::vector<Optimizer::Moments> Optimizer::moments() {
+  sync_state();
+  std::vector<Moments> out;
+  for (const auto& p : adam_->param_groups().front().params()) {
+    const auto* state = adam_param_state(*adam_, p);
+    out.push_back(state ? Moments{state->step(), state->exp_avg(), state->exp_avg_sq()} : Moments{});
+  }
+  return out;
 }
 
 }  // namespace ganpp

@@ -1,8 +1,7 @@
-// The training loop (see trainer.hpp). The step body never reads device values back to the host;
-// losses are read at log intervals and before checkpoints only.
+// The training step (see trainer.hpp). The step body never reads device values back to the host;
+// the run reads losses at log intervals and before checkpoints only.
 #include "ganpp/trainer.hpp"
 
-#include <chrono>
 #include <cmath>
 
 #include <spdlog/spdlog.h>
@@ -10,16 +9,11 @@
 #include "ganpp/cuda_graph.hpp"
 #include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
-#include "ganpp/files.hpp"
 #include "ganpp/health.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/layers.hpp"
 #include "ganpp/optimizer.hpp"
-#include "ganpp/progress.hpp"
-#include "ganpp/report.hpp"
 #include "ganpp/rng.hpp"
-#include "ganpp/run_dir.hpp"
-#include "ganpp/train_eval.hpp"
 
 namespace ganpp {
 namespace {
@@ -77,14 +71,6 @@ void set_requires_grad(torch::nn::Module& module, bool on) {
   for (auto& p : module.parameters()) p.set_requires_grad(on);
 }
 
-double scalar(const torch::Tensor& t) { return t.defined() ? t.item<double>() : NAN; }
-
-// Fractional passes over the data.
-double epoch_of(const DataStream& data) {
-  const DataPosition pos = data.position();
-  return pos.epoch + static_cast<double>(pos.position) / data.batches_per_epoch();
-}
-
 // A step's statistics as the graph's outputs, and back (one field order, here).
 std::vector<torch::Tensor> stats_to_tensors(const StepStats& s) {
   return {s.loss_d, s.loss_g, s.d_real, s.d_fake, s.penalty, s.grad_norm_d, s.grad_norm_g};
@@ -140,45 +126,49 @@ Trainer::Trainer(const Config& config, torch::Device device)
   first_bad_step_ = torch::full({}, -1, torch::TensorOptions().dtype(torch::kInt64).device(device_));
   bad_losses_ = torch::zeros({2}, torch::TensorOptions().device(device_));
   device_step_ = torch::zeros({}, first_bad_step_.options());
-  if (config_.train.cuda_graph) {
-    if (!device_.is_cuda()) {
-      spdlog::info("train.cuda_graph applies on CUDA devices only; the step runs eagerly on {}", device_.str());
-    } else if (!cuda_graphs_available()) {
-      throw UsageError("train.cuda_graph needs a CUDA build of LibTorch 2.4 or later (this is " + libtorch_version() +
-                       "); set train.cuda_graph=false");
-    } else {
-      // Inputs: images and labels of each critic step's batch; outputs: the step's statistics.
-      graph_ = std::make_unique<GraphedFunction>(
-          [this](const std::vector<torch::Tensor>& inputs) {
-            std::vector<Batch> batches;
-            for (size_t i = 0; i + 1 < inputs.size(); i += 2) batches.push_back({inputs[i], inputs[i + 1]});
-            return stats_to_tensors(step_body(batches));
-          },
-          device_, kEagerStepsBeforeCapture);
-    }
+  if (config_.train.cuda_graph && !device_.is_cuda())
+    spdlog::info("train.cuda_graph applies on CUDA devices only; the step runs eagerly on {}", device_.str());
+  if (config_.train.cuda_graph && device_.is_cuda()) {
+    // Inputs: images and labels of each critic step's batch; outputs: the step's statistics.
+    graph_ = std::make_unique<GraphedFunction>(
+        [this](const std::vector<torch::Tensor>& inputs) {
+          std::vector<Batch> batches;
+          for (size_t i = 0; i + 1 < inputs.size(); i += 2) batches.push_back({inputs[i], inputs[i + 1]});
+          return stats_to_tensors(step_body(batches));
+        },
+        device_, kEagerStepsBeforeCapture);
   }
 }
 
 Trainer::~Trainer() = default;
 
-// With the state complete: the fused CUDA path keeps its step counts on the device until synced.
-torch::optim::Adam& Trainer::optimizer_g() {
-  opt_g_->sync_state();
-  return opt_g_->adam();
-}
-torch::optim::Adam& Trainer::optimizer_d() {
-  opt_d_->sync_state();
-  return opt_d_->adam();
+void Trainer::check_supported(const Config& config, torch::Device device) {
+  if (config.train.cuda_graph && device.is_cuda() && !cuda_graphs_available())
+    throw UsageError("train.cuda_graph needs a CUDA build of LibTorch 2.4 or later (this is " + libtorch_version() +
+                     "); set train.cuda_graph=false");
 }
 
-void Trainer::restore(CheckpointReader& checkpoint) {
+void Trainer::save(CheckpointWriter& checkpoint) {
+  checkpoint.write_module(section::kGenerator, *nets_.g);
+  checkpoint.write_module(section::kDiscriminator, *nets_.d);
+  if (ema_g_) checkpoint.write_module(section::kGeneratorEma, *ema_g_);
+  opt_g_->save(checkpoint.section(section::kOptimizerG));
+  opt_d_->save(checkpoint.section(section::kOptimizerD));
+  checkpoint.write_state(step_, capture_rng(device_), fixed_z_);
+}
+
+void Trainer::load(CheckpointReader& checkpoint) {
   // A captured CUDA graph holds the addresses of the optimiser state that loading replaces.
   if (graph_ && graph_->captured())
     throw RuntimeError("a trainer restores a checkpoint before its first CUDA-graph step, not after");
   checkpoint.load_networks(*nets_.g, *nets_.d);
-  checkpoint.load_optimizers(opt_g_->adam(), opt_d_->adam());
-  opt_g_->reload_state();
-  opt_d_->reload_state();
+  try {
+    opt_g_->load(checkpoint.section(section::kOptimizerG, "the generator's optimiser state"));
+    opt_d_->load(checkpoint.section(section::kOptimizerD, "the discriminator's optimiser state"));
+  } catch (const c10::Error& e) {
+    throw RuntimeError("checkpoint '" + checkpoint.path() + "' has an unreadable optimiser state (" +
+                       first_line(e.what_without_backtrace()) + ")");
+  }
   if (ema_g_) {
     if (!checkpoint.has_generator_ema())
       throw RuntimeError("checkpoint '" + checkpoint.path() + "' has no EMA generator although train.ema = " +
@@ -324,135 +314,11 @@ torch::Tensor Trainer::sample_images() {
 
 torch::Tensor Trainer::sample_grid() { return make_grid(sample_images(), config_.train.sample_nrow); }
 
-void Trainer::check_finite(const std::string& run_dir) {
+std::optional<NonFiniteLoss> Trainer::non_finite() const {
   const int64_t bad = first_bad_step_.item<int64_t>();
-  if (bad < 0) return;
+  if (bad < 0) return std::nullopt;
   const auto losses = bad_losses_.cpu();
-  const std::string latest = latest_checkpoint_path(run_dir);
-  throw RuntimeError("non-finite loss at step " + std::to_string(bad) + " (loss_d = " +
-                     std::to_string(losses[0].item<double>()) + ", loss_g = " + std::to_string(losses[1].item<double>()) +
-                     "); training stopped. " +
-                     (std::filesystem::exists(latest) ? "The last good checkpoint is " + latest + "; "
-                                                      : "No checkpoint was written; ") +
-                     "lower optim.*.lr or change the loss before trying again");
-}
-
-std::string Trainer::checkpoint_bytes(const DataStream& data, const std::vector<std::string>& classes) {
-  TrainingState state;
-  state.step = step_;
-  state.data = data.position();
-  state.rng = capture_rng(device_);
-  state.fixed_z = fixed_z_;
-  state.classes = classes;
-  return serialize_checkpoint(config_, state,
-                              TrainingModules{*nets_.g, *nets_.d, &optimizer_g(), &optimizer_d(), ema_g_.get()});
-}
-
-void Trainer::save_checkpoint(const std::string& run_dir, const DataStream& data,
-                              const std::vector<std::string>& classes) {
-  check_finite(run_dir);  // never checkpoint a diverged state
-  const std::string bytes = checkpoint_bytes(data, classes);
-  write_file_atomic(checkpoint_path(run_dir, step_), bytes);
-  write_file_atomic(latest_checkpoint_path(run_dir), bytes);
-  prune_checkpoints(run_dir, config_.train.keep_checkpoints);
-}
-
-void Trainer::log(const std::string& run_dir, const StepStats& s, const DataStream& data, double images_per_s,
-                  const torch::Tensor& grid_images, HealthMonitor& health, Progress& progress) {
-  const double epoch = epoch_of(data);
-  Json record = {{"step", step_},
-                 {"epoch", std::round(epoch * 1000) / 1000},
-                 {"loss_d", scalar(s.loss_d)},
-                 {"loss_g", scalar(s.loss_g)}};
-  if (loss_.logits) {
-    record["d_real"] = scalar(s.d_real);
-    record["d_fake"] = scalar(s.d_fake);
-  } else {
-    if (loss_.wasserstein) record["wasserstein"] = scalar(s.d_real) - scalar(s.d_fake);
-    record["critic_real"] = scalar(s.d_real);
-    record["critic_fake"] = scalar(s.d_fake);
-  }
-  if (s.penalty.defined()) record["gp"] = scalar(s.penalty);
-  record["grad_norm_d"] = scalar(s.grad_norm_d);
-  record["grad_norm_g"] = scalar(s.grad_norm_g);
-  if (grid_images.defined()) {
-    record["diversity"] = scalar(mean_pairwise_distance(grid_images));
-    record["diversity_real"] = health.real_diversity();
-  }
-  record["images_per_s"] = std::round(images_per_s * 10) / 10;
-  const std::vector<std::string> warnings = health.observe(record);
-  if (!warnings.empty()) record["warnings"] = warnings;
-  append_log(run_dir, record);
-
-  std::string line = fmt::format("step {}/{} epoch {:.2f} loss_d {:.4f} loss_g {:.4f}", step_, config_.train.steps,
-                                 epoch, scalar(s.loss_d), scalar(s.loss_g));
-  if (loss_.logits)
-    line += fmt::format(" D(x) {:.3f} D(G(z)) {:.3f}", scalar(s.d_real), scalar(s.d_fake));
-  else
-    line += fmt::format(" critic real {:.4f} fake {:.4f}", scalar(s.d_real), scalar(s.d_fake));
-  if (loss_.wasserstein) line += fmt::format(" W {:.4f}", scalar(s.d_real) - scalar(s.d_fake));
-  if (s.penalty.defined()) line += fmt::format(" gp {:.4f}", scalar(s.penalty));
-  line += fmt::format(" | grad D {:.3g} G {:.3g}", scalar(s.grad_norm_d), scalar(s.grad_norm_g));
-  if (record.contains("diversity"))
-    line += fmt::format(" | diversity {:.4f} (real {:.4f})", record["diversity"].get<double>(), health.real_diversity());
-  progress.clear();
-  spdlog::info("{} | {:.1f} img/s ETA {}", line, images_per_s, format_duration(progress.eta_seconds(step_)));
-  for (const auto& w : warnings) spdlog::warn("warning: {}", w);
-  progress.set_losses(scalar(s.loss_d), scalar(s.loss_g));
-}
-
-void Trainer::evaluate(TrainingEvaluator& evaluator, const std::string& run_dir, const DataStream& data,
-                       const std::vector<std::string>& classes) {
-  check_finite(run_dir);  // never evaluate (or keep as best) a diverged state
-  const QualityMetrics m = evaluator.measure(ema_g_ ? *ema_g_ : *nets_.g);
-  Json record = {{"step", step_}, {"epoch", std::round(epoch_of(data) * 1000) / 1000}};
-  record.update(metrics_to_json(m));
-  append_log(run_dir, record);
-  const bool best = evaluator.improves_best(m.fd);
-  if (best) write_file_atomic(best_checkpoint_path(run_dir), checkpoint_bytes(data, classes));
-  spdlog::info("eval step {}: FD {:.4f} KID {:.5f} ± {:.5f} precision {:.3f} recall {:.3f} (N = {}){}", step_, m.fd,
-               m.kid.mean, m.kid.std, m.pr.precision, m.pr.recall, m.n, best ? "; best so far: checkpoints/best.ckpt" : "");
-}
-
-void Trainer::run(DataStream& data, const std::string& run_dir, const std::vector<std::string>& classes) {
-  const TrainConfig& t = config_.train;
-  // A resumed run continues the warning state and the best FD where its log stops (read once).
-  const std::vector<Json> past = read_log(run_dir);
-  // Reference features are computed once, from the training images in memory.
-  std::unique_ptr<TrainingEvaluator> evaluator;
-  if (t.eval_every > 0)
-    evaluator = std::make_unique<TrainingEvaluator>(config_, data.dataset(), device_, best_fd_in_log(past));
-  using Clock = std::chrono::steady_clock;
-  HealthMonitor health(loss_.logits, real_image_diversity(data.dataset().images, t.sample_count));
-  health.replay(past);
-  Progress progress(progress_out_, step_, t.steps);
-  auto interval_start = Clock::now();
-  int64_t interval_images = 0;
-  std::vector<Batch> reals(static_cast<size_t>(config_.loss.n_critic));
-  while (step_ < t.steps) {
-    for (auto& r : reals) r = data.next();
-    const StepStats stats = train_step(reals);
-    const int64_t images = static_cast<int64_t>(reals.size()) * t.batch_size;
-    interval_images += images;
-    progress.tick(step_, epoch_of(data), images);
-    const bool last = step_ == t.steps;
-    const bool sample = step_ % t.sample_every == 0 || last;
-    // A grid step is also logged, so that its diversity has a record of its own step.
-    if (step_ % t.log_every == 0 || sample) {
-      if (device_.is_cuda()) torch::cuda::synchronize();
-      const double seconds = std::chrono::duration<double>(Clock::now() - interval_start).count();
-      check_finite(run_dir);
-      const torch::Tensor grid_images = sample ? sample_images() : torch::Tensor();
-      log(run_dir, stats, data, interval_images / std::max(seconds, 1e-9), grid_images, health, progress);
-      if (sample) write_png(sample_path(run_dir, step_), make_grid(grid_images, t.sample_nrow));
-      interval_start = Clock::now();
-      interval_images = 0;
-    }
-    const bool eval_due = evaluator && (step_ % t.eval_every == 0 || last);
-    if (eval_due) evaluate(*evaluator, run_dir, data, classes);
-    if (sample || eval_due) write_report(run_dir);  // once per step, with the newest grid and figures
-    if (step_ % t.checkpoint_every == 0 || last) save_checkpoint(run_dir, data, classes);
-  }
+  return NonFiniteLoss{bad, losses[0].item<double>(), losses[1].item<double>()};
 }
 
 }  // namespace ganpp

@@ -1,0 +1,146 @@
+// A training run: the run directory, the rules for starting and resuming, the data stream and the loop
+// around Trainer's step, with the outputs (log, console, health, grids, evaluations, report, checkpoints)
+// done by observers that the loop notifies at each point.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ganpp/config.hpp"
+#include "ganpp/data.hpp"
+#include "ganpp/trainer.hpp"
+
+namespace ganpp {
+
+class TrainingRun;
+
+/// Which points a step reached: the intervals of train.*_every, and the run's last step.
+struct StepPoints {
+  bool log = false;         ///< a log record is written (also at every sample point)
+  bool sample = false;      ///< the fixed-latent grid is drawn
+  bool evaluate = false;    ///< sample quality is measured (train.eval_every)
+  bool checkpoint = false;  ///< a checkpoint is due by train.checkpoint_every (a stop request adds one)
+  bool last = false;        ///< the run's last step (train.steps reached, or a stop was requested)
+};
+
+/// One evaluation during training: the log record (step, epoch and the metrics) and whether its FD is the
+/// run's best so far.
+struct Evaluation {
+  Json record;
+  bool best = false;
+};
+
+/// Something that acts at the points of a run. Every method has a default that does nothing; the run calls
+/// its observers in the order they were added, so an observer sees what earlier ones added to a record.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  /// Before the first step of this process (a new run, or a resumed one at its checkpoint's step).
+  virtual void on_start(TrainingRun& run) {}
+  /// At a log point: `record` holds the step's statistics; `grid` holds the fixed-latent images at a
+  /// sample point (undefined otherwise).
+  virtual void on_log(TrainingRun& run, Json& record, const torch::Tensor& grid) {}
+  /// At a sample point, after on_log: the fixed-latent images [N, C, H, W] in [-1, 1].
+  virtual void on_sample(TrainingRun& run, const torch::Tensor& grid) {}
+  /// At an evaluation point, after on_sample.
+  virtual void on_evaluation(TrainingRun& run, Evaluation& evaluation) {}
+  /// After every step and its log, sample and evaluation points, before its checkpoint.
+  virtual void on_step(TrainingRun& run, const StepStats& stats, const StepPoints& points) {}
+  /// At a checkpoint point: `bytes` is the checkpoint of the current step.
+  virtual void on_checkpoint(TrainingRun& run, const std::string& bytes) {}
+  /// After the last step (train.steps reached or a stop requested) and its checkpoint.
+  virtual void on_finish(TrainingRun& run) {}
+  /// When the run fails; the exception is rethrown after every observer saw it.
+  virtual void on_error(TrainingRun& run, const std::exception& error) {}
+};
+
+/// How a run is set up beyond its config: where it runs, and where the console output goes.
+struct RunOptions {
+  torch::Device device = torch::kCPU;
+  int threads = 0;                    ///< CPU threads in use (recorded in config.json)
+  std::ostream* live = nullptr;       ///< a terminal for the in-place progress line, or null for log lines only
+  std::string runs_root = "runs";     ///< where a run without an out_dir gets its numbered folder
+  std::string name = "default";       ///< the numbered folder's suffix (the config file's name)
+  bool default_observers = true;      ///< log, console, health, grids, evaluations, report, checkpoints
+};
+
+class TrainingRun {
+ public:
+  /// A new run of `config` in `out_dir` (or a new numbered folder under options.runs_root): validates what
+  /// needs no data, reads the data, takes a conditional model's class count from it, creates the folder
+  /// and writes config.json. Throws UsageError for a bad config or an out_dir that holds a run (before any
+  /// data is read), RuntimeError for bad data.
+  static std::unique_ptr<TrainingRun> start(Config config, const std::string& out_dir, const RunOptions& options);
+  /// Continues the run of the checkpoint at `path` (a run directory means its latest checkpoint), with
+  /// `overrides` (KEY=VALUE) of the keys that may change mid-run (UsageError for others). Cuts log.jsonl
+  /// back to the checkpoint's step and rewrites config.json. A run already at train.steps is finished():
+  /// run() does nothing and the message says how to extend it.
+  static std::unique_ptr<TrainingRun> resume(const std::string& path, const std::vector<std::string>& overrides,
+                                             const RunOptions& options);
+  ~TrainingRun();
+
+  /// Adds an observer after the default ones (tests, or a component with outputs of its own).
+  void add_observer(std::unique_ptr<RunObserver> observer);
+  /// Trains until train.steps or a stop request; the last step is sampled, logged and checkpointed.
+  void run();
+  /// Ends the run after the current step, with a checkpoint of that step. Safe to call from any thread or
+  /// a signal handler.
+  void request_stop() { stop_requested_ = true; }
+  bool stop_requested() const { return stop_requested_; }
+  /// True for a resumed run that had already reached train.steps.
+  bool finished() const { return finished_; }
+
+  const Config& config() const { return config_; }
+  const std::string& dir() const { return run_dir_; }
+  const RunOptions& options() const { return options_; }
+  Trainer& trainer() { return *trainer_; }
+  const Dataset& dataset() const { return data_; }
+  int64_t step() const;
+  /// The checkpoint a resumed run continues from (empty for a new run).
+  const std::string& resumed_from() const { return resumed_from_; }
+  /// Fractional passes over the data so far.
+  double epoch() const;
+  /// log.jsonl as it stood when this process started (read once; observers rebuild state from it).
+  const std::vector<Json>& past_log() const { return past_log_; }
+  /// The checkpoint of the current step (throws RuntimeError after a non-finite loss: a diverged state is
+  /// never saved).
+  std::string checkpoint_bytes();
+  /// Throws RuntimeError naming the step and the last good checkpoint when a loss was not finite.
+  void check_finite() const;
+
+ private:
+  TrainingRun(Config config, std::string run_dir, Dataset data, const RunOptions& options);
+  /// A resumed run that is already finished at `step` (nothing to train, no data read).
+  TrainingRun(Config config, std::string run_dir, const RunOptions& options, int64_t step)
+      : config_(std::move(config)), run_dir_(std::move(run_dir)), options_(options), finished_(true),
+        finished_step_(step) {}
+  /// The log record of a step: step, epoch, losses, D's outputs, penalty and gradient norms.
+  Json step_record(const StepStats& stats, double images_per_s) const;
+
+  Config config_;
+  std::string run_dir_;
+  RunOptions options_;
+  Dataset data_;
+  std::unique_ptr<DataStream> stream_;
+  std::unique_ptr<Trainer> trainer_;
+  std::vector<std::unique_ptr<RunObserver>> observers_;
+  std::vector<Json> past_log_;
+  std::atomic<bool> stop_requested_{false};
+  bool finished_ = false;
+  int64_t finished_step_ = 0;
+  std::string resumed_from_;
+};
+
+/// What `train --dry-run` prints: the resolved config (a conditional model's class count read from the
+/// data when the config leaves it to the data) and both networks.
+std::string describe_run(Config config);
+
+/// Validates a config before any data is read: architecture, loss and shapes (UsageError with the reason).
+void validate_run_config(const Config& config);
+
+}  // namespace ganpp

@@ -1,0 +1,249 @@
+// A training run (see training_run.hpp): starting and resuming, and the loop that notifies the observers.
+#include "ganpp/training_run.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "ganpp/checkpoint.hpp"
+#include "ganpp/device.hpp"
+#include "ganpp/errors.hpp"
+#include "ganpp/run_dir.hpp"
+#include "ganpp/run_observers.hpp"
+
+namespace ganpp {
+namespace {
+
+double scalar(const torch::Tensor& t) { return t.defined() ? t.item<double>() : NAN; }
+
+// x rounded to `decimals` places, as log.jsonl shows it.
+double rounded(double x, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(x * scale) / scale;
+}
+
+// A conditional model takes its number of classes from the data; a stated model.num_classes must agree.
+void resolve_classes(Config& config, const Dataset& data) {
+  if (!config.model.conditional) return;
+  const auto found = static_cast<int64_t>(data.classes.size());
+  if (found < 2)
+    throw RuntimeError("model.conditional = true needs labelled data with at least 2 classes, but '" + data.source +
+                       "' has " + (found == 0 ? std::string("no labels") : "1 class") +
+                       "; use IDX files with a labels file, or an image folder with one subfolder per class");
+  if (config.model.num_classes != 0 && config.model.num_classes != found)
+    throw RuntimeError("config key 'model.num_classes' = " + std::to_string(config.model.num_classes) + ", but '" +
+                       data.source + "' has " + std::to_string(found) + " classes; set it to 0 to take the data's");
+  config.model.num_classes = found;
+}
+
+// The "run" block of config.json.
+Json run_info(const RunOptions& options) {
+  return Json{{"ganpp_version", ganpp_version()},
+              {"libtorch_version", libtorch_version()},
+              {"device", options.device.str()},
+              {"threads", options.threads}};
+}
+
+// Only run-length, cadence and placement keys may change when resuming.
+void check_resumable(const std::vector<std::string>& overrides) {
+  for (const auto& s : overrides) {
+    const std::string key = override_key(s);
+    if (is_resumable_key(key)) continue;
+    std::string keys;
+    for (const auto& k : resumable_keys()) keys += (keys.empty() ? "" : ", ") + k;
+    throw UsageError("--set " + key + " cannot change when resuming; only these may: " + keys);
+  }
+}
+
+}  // namespace
+
+void validate_run_config(const Config& config) {
+  find_loss(config.loss.kind);
+  check_networks(config);  // rejects unknown architectures and unsupported shapes before data is read
+}
+
+std::string describe_run(Config config) {
+  validate_run_config(config);
+  // A conditional model's class count comes from the data, read only for that.
+  if (config.model.conditional && config.model.num_classes == 0) resolve_classes(config, load_dataset(config.data));
+  const Networks nets = build_networks(config);
+  std::ostringstream out;
+  out << config_to_json(config).dump(2) << "\n";
+  out << "variant: " << describe_variant(config) << "\n";
+  out << "generator (" << count_parameters(*nets.g) << " parameters):\n" << *nets.g << "\n";
+  out << "discriminator (" << count_parameters(*nets.d) << " parameters, batch norm "
+      << (discriminator_batch_norm(config) ? "on" : "off") << "):\n"
+      << *nets.d << "\n";
+  return out.str();
+}
+
+TrainingRun::TrainingRun(Config config, std::string run_dir, Dataset data, const RunOptions& options)
+    : config_(std::move(config)), run_dir_(std::move(run_dir)), options_(options), data_(std::move(data)) {
+  trainer_ = std::make_unique<Trainer>(config_, options_.device);
+  stream_ = std::make_unique<DataStream>(data_, config_.train.batch_size, config_.train.seed, config_.data.hflip,
+                                         options_.device);
+  if (options_.default_observers)
+    for (auto& observer : default_observers(config_)) observers_.push_back(std::move(observer));
+}
+
+TrainingRun::~TrainingRun() = default;
+
+std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string& out_dir,
+                                                const RunOptions& options) {
+  validate_run_config(config);
+  Trainer::check_supported(config, options.device);
+  check_out_dir(out_dir);
+  Dataset data = load_dataset(config.data);
+  resolve_classes(config, data);
+  std::string run_dir = create_run_dir(out_dir, options.name, options.runs_root);
+  std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), std::move(data), options));
+  write_run_config(run->run_dir_, run->config_, run_info(options));
+  return run;
+}
+
+std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const std::vector<std::string>& overrides,
+                                                 const RunOptions& options) {
+  check_resumable(overrides);
+  const std::string checkpoint_file = resolve_checkpoint_path(path);
+  std::string run_dir = run_dir_of_checkpoint(checkpoint_file);
+  CheckpointReader checkpoint(checkpoint_file, options.device);
+  Json json = config_to_json(checkpoint.config());
+  for (const auto& s : overrides) apply_override(json, s);
+  Config config = config_from_json(json);
+  validate_config(config);
+  validate_run_config(config);
+  Trainer::check_supported(config, options.device);
+  const int64_t step = checkpoint.state().step;
+  if (step >= config.train.steps) {
+    spdlog::info("the run in {} is finished at step {} (train.steps = {}); to continue it, raise train.steps, e.g. "
+                 "--set train.steps={}",
+                 run_dir, step, config.train.steps, 2 * config.train.steps);
+    std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), options, step));
+    return run;
+  }
+  Dataset data = load_dataset(config.data);
+  if (data.classes != checkpoint.state().classes)
+    throw RuntimeError("the data at '" + config.data.path + "' has other classes than when the run started; resume "
+                       "needs the same dataset");
+  std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), std::move(data), options));
+  run->trainer_->load(checkpoint);
+  run->resumed_from_ = checkpoint_file;
+  // The order matters: a killed run's temporaries go, the log loses the records after the checkpoint (a
+  // resumed run writes them again), and config.json takes the new cadence before anything is appended.
+  make_run_subdirs(run->run_dir_);
+  remove_temporaries(run->run_dir_);
+  truncate_log(run->run_dir_, step);
+  write_run_config(run->run_dir_, run->config_, run_info(options));
+  run->stream_->seek(checkpoint.state().data);
+  return run;
+}
+
+void TrainingRun::add_observer(std::unique_ptr<RunObserver> observer) { observers_.push_back(std::move(observer)); }
+
+int64_t TrainingRun::step() const { return trainer_ ? trainer_->step() : finished_step_; }
+
+double TrainingRun::epoch() const {
+  const DataPosition pos = stream_->position();
+  return pos.epoch + static_cast<double>(pos.position) / stream_->batches_per_epoch();
+}
+
+void TrainingRun::check_finite() const {
+  const auto bad = trainer_->non_finite();
+  if (!bad) return;
+  const std::string latest = latest_checkpoint_path(run_dir_);
+  throw RuntimeError("non-finite loss at step " + std::to_string(bad->step) + " (loss_d = " +
+                     std::to_string(bad->loss_d) + ", loss_g = " + std::to_string(bad->loss_g) +
+                     "); training stopped. " +
+                     (std::filesystem::exists(latest) ? "The last good checkpoint is " + latest + "; "
+                                                      : "No checkpoint was written; ") +
+                     "lower optim.*.lr or change the loss before trying again");
+}
+
+std::string TrainingRun::checkpoint_bytes() {
+  check_finite();  // never checkpoint a diverged state
+  CheckpointWriter checkpoint(config_);
+  trainer_->save(checkpoint);
+  checkpoint.write_data(stream_->position(), data_.classes);
+  return checkpoint.bytes();
+}
+
+Json TrainingRun::step_record(const StepStats& s, double images_per_s) const {
+  const Loss& loss = trainer_->loss();
+  Json record = {{"step", step()},
+                 {"epoch", rounded(epoch(), 3)},
+                 {"loss_d", scalar(s.loss_d)},
+                 {"loss_g", scalar(s.loss_g)}};
+  if (loss.logits) {
+    record["d_real"] = scalar(s.d_real);
+    record["d_fake"] = scalar(s.d_fake);
+  } else {
+    if (loss.wasserstein) record["wasserstein"] = scalar(s.d_real) - scalar(s.d_fake);
+    record["critic_real"] = scalar(s.d_real);
+    record["critic_fake"] = scalar(s.d_fake);
+  }
+  if (s.penalty.defined()) record["gp"] = scalar(s.penalty);
+  record["grad_norm_d"] = scalar(s.grad_norm_d);
+  record["grad_norm_g"] = scalar(s.grad_norm_g);
+  record["images_per_s"] = rounded(images_per_s, 1);
+  return record;
+}
+
+void TrainingRun::run() {
+  if (finished_) return;
+  using Clock = std::chrono::steady_clock;
+  const TrainConfig& t = config_.train;
+  // A resumed run continues warning state and best FD where its log stops (read once).
+  past_log_ = read_log(run_dir_);
+  try {
+    for (auto& o : observers_) o->on_start(*this);
+    auto interval_start = Clock::now();
+    int64_t interval_images = 0;
+    std::vector<Batch> reals(static_cast<size_t>(config_.loss.n_critic));
+    while (step() < t.steps) {
+      for (auto& r : reals) r = stream_->next();
+      const StepStats stats = trainer_->train_step(reals);
+      interval_images += static_cast<int64_t>(reals.size()) * t.batch_size;
+      const int64_t s = step();
+      StepPoints points;
+      points.last = s == t.steps;
+      points.sample = s % t.sample_every == 0 || points.last;
+      // A grid step is also logged, so that its diversity has a record of its own step.
+      points.log = s % t.log_every == 0 || points.sample;
+      points.evaluate = t.eval_every > 0 && (s % t.eval_every == 0 || points.last);
+      points.checkpoint = s % t.checkpoint_every == 0 || points.last;
+      if (points.log) {
+        if (options_.device.is_cuda()) torch::cuda::synchronize();
+        const double seconds = std::chrono::duration<double>(Clock::now() - interval_start).count();
+        check_finite();
+        const torch::Tensor grid = points.sample ? trainer_->sample_images() : torch::Tensor();
+        Json record = step_record(stats, interval_images / std::max(seconds, 1e-9));
+        for (auto& o : observers_) o->on_log(*this, record, grid);
+        if (points.sample)
+          for (auto& o : observers_) o->on_sample(*this, grid);
+        interval_start = Clock::now();
+        interval_images = 0;
+      }
+      if (points.evaluate) {
+        check_finite();  // never evaluate (or keep as best) a diverged state
+        Evaluation evaluation{{{"step", s}, {"epoch", rounded(epoch(), 3)}}, false};
+        for (auto& o : observers_) o->on_evaluation(*this, evaluation);
+      }
+      for (auto& o : observers_) o->on_step(*this, stats, points);
+      // A stop requested during this step (by a signal, or an observer above) ends it with a checkpoint.
+      if (points.checkpoint || stop_requested_) {
+        const std::string bytes = checkpoint_bytes();
+        for (auto& o : observers_) o->on_checkpoint(*this, bytes);
+      }
+      if (stop_requested_) break;
+    }
+    for (auto& o : observers_) o->on_finish(*this);
+  } catch (const std::exception& e) {
+    for (auto& o : observers_) o->on_error(*this, e);
+    throw;
+  }
+}
+
+}  // namespace ganpp
