@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The PyTorch side of the side-by-side training benchmark (scripts/bench.sh; README, "Benchmark").
+"""The PyTorch side of the side-by-side training benchmark (scripts/bench.sh; README, "Speed").
 
 Trains one of the four benchmark workloads in plain PyTorch on random in-memory images and prints one JSON
 line with the fields `ganpp bench` prints: workload, images_per_s, steps, seconds, torch, device, threads,
@@ -12,8 +12,7 @@ shapes instead, without training (tests/test_bench.cpp compares them with ganpp'
     python3 scripts/bench_reference.py --layers [--workload NAME]...
 
 Runs with PyTorch 1.13 (Debian's python3-torch, the same version as Debian's libtorch-dev) and 2.x.
-scripts/flops.py and scripts/gpu-check.sh import it for WORKLOADS, build_networks, make_optimizers and
-train_step.
+scripts/flops.py imports it for WORKLOADS, build_networks, make_optimizers and train_step.
 """
 import argparse
 import json
