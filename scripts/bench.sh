@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side training benchmark: `ganpp bench` against shared/bench/pytorch_reference.py on the four
-# shared workloads, run alternately with the same thread count; prints the median ratio per workload.
+# Side-by-side training benchmark: `ganpp bench` against its PyTorch reference (scripts/bench_reference.py) on
+# the four workloads, run alternately with the same thread count; prints the median ratio per workload.
 # Usage: scripts/bench.sh [--rounds 3] [--steps 10] [--warmup 2] [--threads N] [--device cpu|cuda]
 #                         [--precision fp32|bf16] [--cuda-graph] [WORKLOAD...]   (the last two: ganpp's side only)
 set -euo pipefail
@@ -24,12 +24,14 @@ done
 ((${#workloads[@]})) || workloads=(dcgan28-bce dcgan28-wgangp dcgan64-bce dcgan64-wgangp)
 
 ganpp=${GANPP:-$root/build/ganpp}
-reference=${GANPP_REFERENCE:-$root/../shared/bench/pytorch_reference.py}
+reference=${GANPP_REFERENCE:-$root/scripts/bench_reference.py}
 # Debian's python3-torch is the same PyTorch as Debian's libtorch-dev; elsewhere the python3 on PATH.
 python=${PYTHON:-/usr/bin/python3}
 "$python" -c 'import torch' 2>/dev/null || python=python3
 [[ -x $ganpp ]] || { echo "bench.sh: $ganpp not found; run scripts/build.sh first" >&2; exit 1; }
 [[ -f $reference ]] || { echo "bench.sh: reference $reference not found (set GANPP_REFERENCE)" >&2; exit 1; }
+"$python" -c 'import torch' 2>/dev/null ||
+  { echo "bench.sh: $python cannot import torch (Debian: apt-get install python3-torch; or set PYTHON)" >&2; exit 1; }
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT

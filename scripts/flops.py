@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""FLOPs of one training step of each shared benchmark workload, counted on the PyTorch reference's step.
+"""FLOPs of one training step of each benchmark workload, counted on the PyTorch reference's step.
 
 Counts the matrix work that reaches ATen (convolutions, their backward passes including the gradient
 penalty's double backward, and matrix products) with a dispatch mode, on the CPU: the count does not depend
 on the device. Prints one JSON line per workload: workload, gflop_per_step, images_per_step.
 A rate in images/s times gflop_per_step / images_per_step is the FLOP rate a run reached.
 
-    python3 scripts/flops.py [--reference ../shared/bench/pytorch_reference.py]
+    python3 scripts/flops.py [--reference scripts/bench_reference.py]
 """
 import argparse
 import importlib.util
@@ -52,24 +52,21 @@ class Counter(TorchDispatchMode):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reference", default=os.path.join(here, "..", "..", "shared", "bench", "pytorch_reference.py"))
+    ap.add_argument("--reference", default=os.path.join(here, "bench_reference.py"))
     args = ap.parse_args()
     spec = importlib.util.spec_from_file_location("reference", args.reference)
     ref = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ref)
     torch.manual_seed(0)
-    for name, (size, loss, batch, n_critic) in ref.WORKLOADS.items():
-        g, d = ref.build(size, loss)
-        opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
-        data = torch.rand(n_critic, batch, 1, size, size) * 2 - 1
+    for name, w in ref.WORKLOADS.items():
+        g, d = ref.build_networks(w)
+        opt_g, opt_d = ref.make_optimizers(g, d, w)
+        reals = list(torch.rand(w.n_critic, w.batch, ref.CHANNELS, w.image_size, w.image_size) * 2 - 1)
         counter = Counter()
         with counter:
-            if loss == "bce":
-                ref.step_bce(g, d, opt_g, opt_d, data[0], 100)
-            else:
-                ref.step_wgangp(g, d, opt_g, opt_d, list(data), 100)
+            ref.train_step(g, d, opt_g, opt_d, reals, w)
         print(json.dumps({"workload": name, "gflop_per_step": round(counter.flops / 1e9, 3),
-                          "images_per_step": batch * n_critic}))
+                          "images_per_step": w.batch * w.n_critic}))
 
 
 if __name__ == "__main__":

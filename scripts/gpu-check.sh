@@ -5,8 +5,18 @@
 # PyTorch reference) with the FLOPs per step (scripts/flops.py) and the share of the card's matrix-unit rate.
 #
 # Usage: scripts/gpu-check.sh      (writes logs and a summary to $OUT, or out/gpu)
-# Needs, in the checkout: .gpu-deps (../shared/gpu/bundle-deps.sh .gpu-deps) and .gpu-data holding
-# fashion-mnist/train-*-ubyte.gz and pytorch_reference.py (both copied from this machine's shared files).
+# Needs, in the checkout (the GPU machine has CUDA, CMake, ninja and PyTorch with CUDA, whose LibTorch ganpp
+# builds against, but none of ganpp's other libraries and no package manager):
+#   .gpu-deps/usr  a prefix for CMake with ganpp's other build dependencies, copied from a Debian 12 machine
+#                  that has them (scripts/setup.sh --test): the headers of CLI11, spdlog, fmt, nlohmann_json, stb,
+#                  GoogleTest/GoogleMock, zlib, giflib and cgif from /usr/include; the libraries libspdlog.so*,
+#                  libfmt.so*, libgtest*.a, libgmock*.a, libz.so*, libz.a, libgif.so* and libcgif.so* from
+#                  /usr/lib/x86_64-linux-gnu; and the CMake package folders of spdlog, fmt and GTest (from
+#                  /usr/lib/x86_64-linux-gnu/cmake) and of CLI11 and nlohmann_json (from /usr/share/cmake), whole.
+#                  Everything keeps its path relative to /usr, so that the packages' relative prefixes hold.
+#   .gpu-data/fashion-mnist  train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (Debian's
+#                  dataset-fashion-mnist installs them in /usr/share/datasets/fashion-mnist).
+# The PyTorch side of the benchmark is scripts/bench_reference.py.
 # Environment: GPU_CHECK_ROUNDS (2), GPU_CHECK_STEPS (100), GPU_CHECK_PHASES ("build test train bench").
 set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -74,7 +84,7 @@ PY
 fi
 
 if has bench; then
-  reference=$root/.gpu-data/pytorch_reference.py
+  reference=$root/scripts/bench_reference.py
   stamp "bench: $rounds rounds x $steps steps, ganpp eager/graph/bf16+graph against the reference"
   for ((r = 1; r <= rounds; r++)); do
     for w in dcgan28-bce dcgan28-wgangp dcgan64-bce dcgan64-wgangp; do
@@ -88,25 +98,14 @@ if has bench; then
     done
   done
   python3 scripts/flops.py --reference "$reference" >"$out/flops.jsonl" 2>>"$out/bench.err"
-  PYTHONUNBUFFERED=1 timeout 120 python3 - "$out/bench.jsonl" "$out/flops.jsonl" "$reference" \
+  PYTHONUNBUFFERED=1 timeout 120 python3 - "$out/bench.jsonl" "$out/flops.jsonl" \
     >>"$out/summary.txt" 2>&1 <<'PY'
 # The side-by-side table: median images/s, ratio to the reference, and the FLOP rate (scripts/flops.py's count
 # of the reference's step) as a share of the matrix units' rate measured here (an 8192^3 product).
-import importlib.util, json, statistics, sys, time
+import json, statistics, sys, time
 import torch
-spec = importlib.util.spec_from_file_location("ref", sys.argv[3]); ref = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ref)
 dev = torch.device("cuda")
 flops = {j["workload"]: j["gflop_per_step"] * 1e9 / j["images_per_step"] for j in map(json.loads, open(sys.argv[2]))}
-torch_mb = {}
-for w, (size, loss, batch, n_critic) in ref.WORKLOADS.items():  # the reference's peak CUDA memory
-    g, d = (m.to(dev) for m in ref.build(size, loss))
-    og, od = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
-    data = torch.rand(n_critic, batch, 1, size, size, device=dev) * 2 - 1
-    torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    for _ in range(3):
-        ref.step_bce(g, d, og, od, data[0], 100) if loss == "bce" else ref.step_wgangp(g, d, og, od, list(data), 100)
-    torch_mb[w] = torch.cuda.max_memory_allocated() / 2**20
 def matmul_rate(dtype, tf32):
     torch.backends.cuda.matmul.allow_tf32 = tf32
     a, b = (torch.randn(8192, 8192, device=dev, dtype=dtype) for _ in range(2))
@@ -135,10 +134,9 @@ for w, r in runs.items():
         peak = bf16_peak if k.startswith("bf16") else tf32_peak
         row += f" {v:>6.0f} {v/t:>4.2f}x {rate/1e12:>4.0f} {100*rate/peak:>3.0f}%"
     print(row)
-    mem = {k: (statistics.median(x["peak_cuda_mb"] for x in r[k]), statistics.median(x.get("reserved_cuda_mb", 0) for x in r[k]))
-           for k in r if k != "torch"}
-    print(f"{'':15} peak CUDA MB allocated/reserved: torch {torch_mb[w]:.0f}, " +
-          ", ".join(f"{k} {a:.0f}/{b:.0f}" for k, (a, b) in mem.items()))
+    mem = {k: (statistics.median(x["peak_cuda_mb"] for x in r[k]), statistics.median(x["reserved_cuda_mb"] for x in r[k]))
+           for k in kinds if k in r}
+    print(f"{'':15} peak CUDA MB allocated/reserved: " + ", ".join(f"{k} {a:.0f}/{b:.0f}" for k, (a, b) in mem.items()))
 PY
   stamp "bench done"
 fi
