@@ -1,4 +1,4 @@
-// Latent walks and seeded latents: slerp/lerp end points and norms, frame counts, determinism.
+// Latent walks and seeded latents: slerp/lerp end points and norms, frame counts, determinism; label layouts.
 #include <gtest/gtest.h>
 
 #include "ganpp/errors.hpp"
@@ -32,6 +32,12 @@ TEST(SampleTest, WalksHaveTheDocumentedFrameCountAndPassThroughAnchors) {
   }
   EXPECT_THROW(walk_latents(1, 1, 4, "lerp", 5, 0), UsageError);
   EXPECT_THROW(walk_latents(1, 2, 4, "cubic", 5, 0), UsageError);
+}
+
+TEST(SampleTest, ConditionalLabelLayouts) {
+  // Classes in turn (evaluations, sample without --class), and one grid row per class (training grids, --per-class).
+  EXPECT_TRUE(torch::equal(class_cycle_labels(7, 3), torch::tensor({0, 1, 2, 0, 1, 2, 0}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(class_row_labels(3, 2), torch::tensor({0, 0, 1, 1, 2, 2}, torch::kInt64)));
 }
 
 TEST(SampleTest, LatentsDependOnlyOnTheSeed) {

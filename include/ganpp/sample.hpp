@@ -38,9 +38,18 @@ torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device d
 /// subfolder's). Throws UsageError for unconditional models and unknown classes, listing the valid ones.
 int64_t resolve_class(const std::string& name_or_index, const LoadedGenerator& loaded);
 
-/// Labels for `n` samples: all `cls` when it is >= 0, else the classes in turn (0, 1, ..., C-1, 0, ...);
-/// undefined for an unconditional generator.
+/// Labels for `n` samples: all `cls` when it is >= 0, else class_cycle_labels; undefined for an unconditional
+/// generator.
 torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cls);
+
+/// The labels of `n` samples of a conditional generator with `classes` classes, the classes in turn:
+/// 0, 1, ..., C-1, 0, 1, ... (int64 [n] on the CPU). Evaluations and `sample` without --class draw these.
+torch::Tensor class_cycle_labels(int64_t n, int64_t classes);
+
+/// The labels of a grid with one row per class and `per_row` samples in each row: `per_row` zeros, then
+/// `per_row` ones, ... (int64 [classes * per_row] on the CPU). Training grids and `sample --per-class` draw
+/// these, with the same latents in every row, so that the columns show what the label alone changes.
+torch::Tensor class_row_labels(int64_t classes, int64_t per_row);
 
 /// Spherical interpolation between rows of `a` and `b` at fraction `t` (lerp where they are parallel).
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);

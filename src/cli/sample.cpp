@@ -4,8 +4,8 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "ganpp/errors.hpp"
-#include "ganpp/export.hpp"
 #include "ganpp/image.hpp"
+#include "ganpp/pickle.hpp"
 #include "ganpp/sample.hpp"
 
 namespace ganpp::cli {
@@ -35,7 +35,7 @@ int run_sample(SampleFlags& f) {
     if (!f.cls.empty()) throw UsageError("--per-class draws every class; drop --class");
     f.n = classes * f.nrow;
     z = random_latents(f.nrow, loaded.config.model.z_dim, f.seed).repeat({classes, 1});
-    labels = torch::arange(classes, torch::kInt64).repeat_interleave(f.nrow);
+    labels = class_row_labels(classes, f.nrow);
   } else {
     z = random_latents(f.n, loaded.config.model.z_dim, f.seed);
     labels = sample_labels(loaded, f.n, f.cls.empty() ? -1 : resolve_class(f.cls, loaded));

@@ -14,6 +14,7 @@
 #include "ganpp/losses.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/trainer.hpp"
+#include "ganpp/version.hpp"
 
 namespace ganpp::cli {
 namespace {

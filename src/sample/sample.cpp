@@ -73,7 +73,13 @@ torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cl
   const int64_t classes = conditional_classes(loaded.config);
   if (classes == 0) return {};
   if (cls >= 0) return torch::full({n}, cls, torch::kInt64);
-  return torch::arange(n, torch::kInt64).remainder(classes);
+  return class_cycle_labels(n, classes);
+}
+
+torch::Tensor class_cycle_labels(int64_t n, int64_t classes) { return torch::arange(n, torch::kInt64).remainder(classes); }
+
+torch::Tensor class_row_labels(int64_t classes, int64_t per_row) {
+  return torch::arange(classes, torch::kInt64).repeat_interleave(per_row);
 }
 
 torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t) { return a * (1 - t) + b * t; }

@@ -11,6 +11,7 @@
 #include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
+#include "ganpp/gradients.hpp"
 #include "ganpp/health.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/layers.hpp"
@@ -20,6 +21,7 @@
 #include "ganpp/rng.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/train_eval.hpp"
+#include "ganpp/version.hpp"
 
 namespace ganpp {
 namespace {
