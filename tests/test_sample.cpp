@@ -1,7 +1,6 @@
 // Latent walks and seeded latents: slerp/lerp end points and norms, frame counts, determinism; label layouts.
 #include <gtest/gtest.h>
 
-#include "ganpp/errors.hpp"
 #include "ganpp/sample.hpp"
 
 using namespace ganpp;
@@ -30,8 +29,10 @@ TEST(SampleTest, WalksHaveTheDocumentedFrameCountAndPassThroughAnchors) {
     EXPECT_TRUE(torch::allclose(z[row * 7 + 3], anchors[row][1]));
     EXPECT_TRUE(torch::allclose(z[row * 7 + 6], anchors[row][2]));
   }
-  EXPECT_THROW(walk_latents(1, 1, 4, "lerp", 5, 0), UsageError);
-  EXPECT_THROW(walk_latents(1, 2, 4, "cubic", 5, 0), UsageError);
+  // Bad arguments are a caller's mistake (the CLI checks its flags first), not a user's UsageError.
+  EXPECT_THROW(walk_latents(1, 1, 4, "lerp", 5, 0), c10::Error);
+  EXPECT_THROW(walk_latents(1, 2, 4, "cubic", 5, 0), c10::Error);
+  EXPECT_THROW(class_walk_weights({1}, 3, 4), c10::Error);
 }
 
 TEST(SampleTest, ConditionalLabelLayouts) {

@@ -45,10 +45,9 @@ struct EvalResult {
   int64_t step = -1;      ///< the checkpoint's step (checkpoint evaluations)
 };
 
-/// Checks the request before anything is read (UsageError: exit 2), e.g. no feature network.
-void validate_eval_request(const EvalRequest& request);
-
 /// Runs the evaluation. RuntimeError for missing, corrupt or ill-fitting data, checkpoints and feature networks.
+/// The request must be complete (one mode, a feature network, a reference unless `checkpoint`, a split of train or
+/// test, n >= 10): c10::Error otherwise (`ganpp eval` checks its flags before and says what is missing).
 EvalResult evaluate(const EvalRequest& request, torch::Device device);
 
 /// The result as one JSON object: metrics_to_json plus kid subsets, k, subject, reference, features, step.

@@ -25,14 +25,15 @@ struct SampleFlags {
 };
 
 int run_sample(SampleFlags& f) {
+  if (f.per_class && !f.cls.empty()) throw UsageError("--per-class draws every class; drop --class");
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
   torch::Tensor z, labels;
   if (f.per_class) {
     // One row per class, the same --nrow latents in every row (like a conditional run's grids).
     const int64_t classes = conditional_classes(loaded.config);
-    if (classes == 0) throw UsageError("--per-class needs a class-conditional model; this checkpoint's is unconditional");
-    if (!f.cls.empty()) throw UsageError("--per-class draws every class; drop --class");
+    if (classes == 0)
+      throw RuntimeError("--per-class needs a class-conditional model; this checkpoint's is unconditional");
     f.n = classes * f.nrow;
     z = random_latents(f.nrow, loaded.config.model.z_dim, f.seed).repeat({classes, 1});
     labels = class_row_labels(classes, f.nrow);

@@ -60,23 +60,15 @@ void conditional_metrics(EvalResult& out, FeatureNet& net, const torch::Tensor& 
 
 }  // namespace
 
-void validate_eval_request(const EvalRequest& r) {
-  const int modes = !r.checkpoint.empty() + !r.images.empty() + r.floor;
-  if (modes != 1)
-    throw UsageError("eval needs exactly one of --checkpoint PATH, --images DIR and --floor");
-  if (r.features.empty())
-    throw UsageError("eval needs a feature network (--features FILE): train one with 'ganpp classifier train --out "
-                     "classifier.pt' (Fashion-MNIST by default; --set data.path=DIR for other labelled data), or "
-                     "pass a TorchScript module that maps images in [-1, 1] to feature vectors");
-  if (r.reference.empty() && r.checkpoint.empty())
-    throw UsageError(std::string("eval ") + (r.floor ? "--floor" : "--images") + " needs --reference DATA");
-  if (r.reference_split != "train" && r.reference_split != "test")
-    throw UsageError("--reference-split '" + r.reference_split + "' is not valid; choose train or test");
-  if (r.n < 10) throw UsageError("--n must be at least 10");
-}
-
 EvalResult evaluate(const EvalRequest& r, torch::Device device) {
-  validate_eval_request(r);
+  // The CLI checks its flags first (UsageError); a library caller's incomplete request is a programming error.
+  TORCH_CHECK(!r.checkpoint.empty() + !r.images.empty() + r.floor == 1,
+              "evaluate: a request names exactly one of checkpoint, images and floor");
+  TORCH_CHECK(!r.features.empty(), "evaluate: a request needs a feature network");
+  TORCH_CHECK(!r.reference.empty() || !r.checkpoint.empty(), "evaluate: images and floor requests need a reference");
+  TORCH_CHECK(r.reference_split == "train" || r.reference_split == "test",
+              "evaluate: reference_split must be train or test, not '", r.reference_split, "'");
+  TORCH_CHECK(r.n >= 10, "evaluate: n must be at least 10");
   FeatureNet net = load_feature_net(r.features, device);
   EvalResult out;
   out.features = net.description;
