@@ -210,6 +210,26 @@ TEST_F(CliTest, InterpolateWritesStripAndFrames) {
   fs::remove_all(dir);
 }
 
+TEST_F(CliTest, ClassFlagsExitTwoBeforeReadingAndOneWhenTheModelCannot) {
+  const std::string dir = temp_dir("cli-class");
+  const std::string none = dir + "/none.ckpt";  // flag combinations are refused before the checkpoint is read
+  expect_error(run_ganpp({"sample", "--checkpoint", none, "--per-class", "--class", "0"}), 2, {"drop --class"});
+  expect_error(run_ganpp({"interpolate", "--checkpoint", none, "--out", dir + "/x.png", "--class-walk", "0,1",
+                          "--class", "0"}),
+               2, {"exclude each other"});
+  expect_error(run_ganpp({"interpolate", "--checkpoint", none, "--out", dir + "/x.png", "--class-walk", "1"}), 2,
+               {"--class-walk needs at least two classes"});
+  // What an unconditional model cannot do is known only once its checkpoint is read: exit 1.
+  expect_error(run_ganpp({"sample", "--checkpoint", run_, "--per-class", "--grid", dir + "/x.png"}), 1,
+               {"--per-class needs a class-conditional model"});
+  expect_error(run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/x.png", "--class", "0"}), 1,
+               {"--class needs a class-conditional model"});
+  expect_error(run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/x.png", "--class-walk", "0,1"}), 1,
+               {"--class needs a class-conditional model"});
+  EXPECT_FALSE(fs::exists(dir + "/x.png"));
+  fs::remove_all(dir);
+}
+
 TEST_F(CliTest, InterpolateWritesAnAnimatedGifOfAllWalks) {
   const std::string dir = temp_dir("cli-gif");
   const auto r = run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/walk.png", "--points", "3", "--steps",

@@ -502,5 +502,35 @@ TEST_F(DataStreamTest, FewerImagesThanBatchIsAnError) {
   EXPECT_TRUE(contains(msg, "3 images")) << msg;
 }
 
+TEST(PixelsTest, Uint8PixelsScaleToSignedRangeWithoutTouchingTheInput) {
+  const auto pixels = torch::tensor({0, 51, 255}, torch::kUInt8);
+  const auto x = pixels_to_signed_range(pixels);
+  EXPECT_EQ(x.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(x, torch::tensor({-1.0f, 51 / 127.5f - 1, 1.0f})));
+  EXPECT_TRUE(torch::equal(pixels, torch::tensor({0, 51, 255}, torch::kUInt8)));
+  EXPECT_THROW(pixels_to_signed_range(x), c10::Error);  // already scaled
+}
+
+TEST(SubsetTest, SeededSubsetsWithoutReplacementOrAllRowsInOrder) {
+  const auto images = torch::arange(10);
+  EXPECT_TRUE(torch::equal(random_subset(images, 20, 3), images));
+  const auto a = random_subset(images, 4, 3);
+  EXPECT_TRUE(torch::equal(a, random_subset(images, 4, 3)));
+  EXPECT_EQ(std::get<0>(at::_unique(a)).numel(), 4);
+  EXPECT_TRUE(torch::equal(a, images.index_select(0, random_subset_indices(10, 4, 3))));
+}
+
+TEST(ProbeTest, ImageFolderSizeAndChannelsFromTheHeaders) {
+  const TempDir dir("probe");
+  test::write_image_folder(dir.path + "/a", {}, 2, 12, 3);
+  int64_t size = 0, channels = 0;
+  probe_image_folder(dir.path + "/a", size, channels);
+  EXPECT_EQ(size, 12);
+  EXPECT_EQ(channels, 3);
+  test::write_image_folder(dir.path + "/a/sub", {}, 1, 8, 3);
+  const std::string msg = error_of<RuntimeError>([&] { probe_image_folder(dir.path + "/a", size, channels); });
+  EXPECT_TRUE(contains(msg, "same size")) << msg;
+}
+
 }  // namespace
 }  // namespace ganpp

@@ -189,6 +189,15 @@ TEST_F(EvalTest, EvalUsageErrors) {
   expect_error(run_ganpp({"eval", "--checkpoint", run_, "--features", classifier_, "--n", "3"}), 2, {});
 }
 
+TEST_F(EvalTest, IncompleteLibraryRequestsAreCallerErrors) {
+  // The CLI's flag checks (above) come first; the library refuses an incomplete request without naming flags.
+  EvalRequest r;
+  EXPECT_THROW(evaluate(r, torch::kCPU), c10::Error);  // no mode
+  r.images = root_;
+  r.features = classifier_;
+  EXPECT_THROW(evaluate(r, torch::kCPU), c10::Error);  // no reference
+}
+
 TEST_F(EvalTest, CorruptOrMissingFeatureNetworksFail) {
   const std::string bad = root_ + "/bad.pt";
   write_bytes(bad, "not a network at all");

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "ganpp/gradients.hpp"
 #include "ganpp/health.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/training_run.hpp"

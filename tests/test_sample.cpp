@@ -1,7 +1,6 @@
-// Latent walks and seeded latents: slerp/lerp end points and norms, frame counts, determinism.
+// Latent walks and seeded latents: slerp/lerp end points and norms, frame counts, determinism; label layouts.
 #include <gtest/gtest.h>
 
-#include "ganpp/errors.hpp"
 #include "ganpp/sample.hpp"
 
 using namespace ganpp;
@@ -30,8 +29,16 @@ TEST(SampleTest, WalksHaveTheDocumentedFrameCountAndPassThroughAnchors) {
     EXPECT_TRUE(torch::allclose(z[row * 7 + 3], anchors[row][1]));
     EXPECT_TRUE(torch::allclose(z[row * 7 + 6], anchors[row][2]));
   }
-  EXPECT_THROW(walk_latents(1, 1, 4, "lerp", 5, 0), UsageError);
-  EXPECT_THROW(walk_latents(1, 2, 4, "cubic", 5, 0), UsageError);
+  // Bad arguments are a caller's mistake (the CLI checks its flags first), not a user's UsageError.
+  EXPECT_THROW(walk_latents(1, 1, 4, "lerp", 5, 0), c10::Error);
+  EXPECT_THROW(walk_latents(1, 2, 4, "cubic", 5, 0), c10::Error);
+  EXPECT_THROW(class_walk_weights({1}, 3, 4), c10::Error);
+}
+
+TEST(SampleTest, ConditionalLabelLayouts) {
+  // Classes in turn (evaluations, sample without --class), and one grid row per class (training grids, --per-class).
+  EXPECT_TRUE(torch::equal(class_cycle_labels(7, 3), torch::tensor({0, 1, 2, 0, 1, 2, 0}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(class_row_labels(3, 2), torch::tensor({0, 0, 1, 1, 2, 2}, torch::kInt64)));
 }
 
 TEST(SampleTest, LatentsDependOnlyOnTheSeed) {

@@ -7,11 +7,9 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "ganpp/json.hpp"
 
 namespace ganpp {
-
-using Json = nlohmann::ordered_json;
 
 /// Where the training images come from and how they are shaped.
 struct DataConfig {

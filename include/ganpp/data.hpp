@@ -40,6 +40,21 @@ std::vector<std::string> list_image_files(const std::string& dir);
 /// Resizes an 8-bit image (HWC) so that its shorter side is `size`, then crops the centre square.
 std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int height, int channels, int size);
 
+/// The side and channels of the images in a folder (directly or in class subfolders), checking that every
+/// image decodes its header and has the same square size. RuntimeError naming the first bad file.
+void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels);
+
+/// uint8 pixels (any shape, on any device) as float32 in [-1, 1] (x / 127.5 - 1) on the same device: the scale
+/// that training batches, the classifier and feature networks take.
+torch::Tensor pixels_to_signed_range(const torch::Tensor& pixels);
+
+/// Indices of `n` of `total` rows drawn without replacement from a private stream of `seed` (all of them, in order,
+/// when there are at most `n`).
+torch::Tensor random_subset_indices(int64_t total, int64_t n, uint64_t seed);
+
+/// The rows of `images` that random_subset_indices picks (all of them when there are at most `n`).
+torch::Tensor random_subset(const torch::Tensor& images, int64_t n, uint64_t seed);
+
 /// Datasets up to this size live on the GPU during training.
 inline constexpr int64_t kDeviceDataLimit = int64_t(2) << 30;
 

@@ -30,10 +30,4 @@ class AutocastGuard {
   bool previous_;
 };
 
-/// LibTorch's version as "major.minor.patch".
-std::string libtorch_version();
-
-/// ganpp's own version.
-std::string ganpp_version();
-
 }  // namespace ganpp

@@ -8,7 +8,7 @@
 
 #include <torch/torch.h>
 
-#include "ganpp/config.hpp"
+#include "ganpp/json.hpp"
 #include "ganpp/metrics.hpp"
 
 namespace ganpp {
@@ -45,22 +45,12 @@ struct EvalResult {
   int64_t step = -1;      ///< the checkpoint's step (checkpoint evaluations)
 };
 
-/// Checks the request before anything is read (UsageError: exit 2), e.g. no feature network.
-void validate_eval_request(const EvalRequest& request);
-
 /// Runs the evaluation. RuntimeError for missing, corrupt or ill-fitting data, checkpoints and feature networks.
+/// The request must be complete (one mode, a feature network, a reference unless `checkpoint`, a split of train or
+/// test, n >= 10): c10::Error otherwise (`ganpp eval` checks its flags before and says what is missing).
 EvalResult evaluate(const EvalRequest& request, torch::Device device);
 
 /// The result as one JSON object: metrics_to_json plus kid subsets, k, subject, reference, features, step.
 Json eval_result_to_json(const EvalResult& result);
-
-/// Indices of `n` of `total` rows drawn without replacement from a private stream of `seed` (all of them, in order,
-/// when there are at most `n`).
-torch::Tensor random_subset_indices(int64_t total, int64_t n, uint64_t seed);
-torch::Tensor random_subset(const torch::Tensor& images, int64_t n, uint64_t seed);
-
-/// The side and channels of the images in a folder (directly or in class subfolders), checking that every
-/// image decodes its header and has the same square size. RuntimeError naming the first bad file.
-void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels);
 
 }  // namespace ganpp

@@ -1,4 +1,4 @@
-// Training health signals: gradient norms, the diversity of generated images, and the warnings a
+// Training health signals: the diversity of generated images, and the warnings a
 // person watching a remote run wants (mode collapse, a discriminator that wins outright).
 #pragma once
 
@@ -7,13 +7,9 @@
 
 #include <torch/torch.h>
 
-#include "ganpp/config.hpp"
+#include "ganpp/json.hpp"
 
 namespace ganpp {
-
-/// Total L2 norm of the gradients of `module`'s parameters that have one, as a device scalar (no host
-/// sync); an undefined tensor when no parameter has a gradient.
-torch::Tensor grad_norm(torch::nn::Module& module);
 
 /// Mean pairwise distance between images [N, C, H, W] in [-1, 1]: the L2 distance of each pair divided by
 /// sqrt(C*H*W), i.e. the root-mean-square pixel difference (0 for identical images, at most 2), averaged

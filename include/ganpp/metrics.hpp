@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "ganpp/config.hpp"
+#include "ganpp/json.hpp"
 
 namespace ganpp {
 

@@ -35,24 +35,36 @@ torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, const torch::Te
 torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device);
 
 /// The class that `--class` names: an index below the model's class count, or a class name (an image-folder
-/// subfolder's). Throws UsageError for unconditional models and unknown classes, listing the valid ones.
+/// subfolder's). Throws RuntimeError for unconditional models and unknown classes, listing the valid ones (found
+/// only once the checkpoint is read, hence not a UsageError).
 int64_t resolve_class(const std::string& name_or_index, const LoadedGenerator& loaded);
 
-/// Labels for `n` samples: all `cls` when it is >= 0, else the classes in turn (0, 1, ..., C-1, 0, ...);
-/// undefined for an unconditional generator.
+/// Labels for `n` samples: all `cls` when it is >= 0, else class_cycle_labels; undefined for an unconditional
+/// generator.
 torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cls);
+
+/// The labels of `n` samples of a conditional generator with `classes` classes, the classes in turn:
+/// 0, 1, ..., C-1, 0, 1, ... (int64 [n] on the CPU). Evaluations and `sample` without --class draw these.
+torch::Tensor class_cycle_labels(int64_t n, int64_t classes);
+
+/// The labels of a grid with one row per class and `per_row` samples in each row: `per_row` zeros, then
+/// `per_row` ones, ... (int64 [classes * per_row] on the CPU). Training grids and `sample --per-class` draw
+/// these, with the same latents in every row, so that the columns show what the label alone changes.
+torch::Tensor class_row_labels(int64_t classes, int64_t per_row);
 
 /// Spherical interpolation between rows of `a` and `b` at fraction `t` (lerp where they are parallel).
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 
 /// Latents of `rows` walks, each through `points` random latents with `steps` frames per segment
-/// (both ends included): [rows * ((points-1)*(steps-1)+1), z_dim], walk after walk.
+/// (both ends included): [rows * ((points-1)*(steps-1)+1), z_dim], walk after walk. `mode` is "slerp" or
+/// "lerp"; points and steps are at least 2 (c10::Error otherwise: the CLI checks its flags first).
 torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
                            uint64_t seed);
 
 /// Class weights [frames, num_classes] of a walk through `classes` (indices) with `steps` frames per
-/// segment, both ends included: frame t of the segment a -> b is (1 - t) onehot(a) + t onehot(b).
+/// segment, both ends included: frame t of the segment a -> b is (1 - t) onehot(a) + t onehot(b). At least two
+/// classes (c10::Error otherwise: the CLI checks its flags first).
 torch::Tensor class_walk_weights(const std::vector<int64_t>& classes, int64_t num_classes, int64_t steps);
 
 /// Frames per walk: (points - 1) * (steps - 1) + 1.

@@ -10,6 +10,7 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/models.hpp"
 #include "ganpp/trainer.hpp"
+#include "ganpp/version.hpp"
 
 #ifdef GANPP_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>

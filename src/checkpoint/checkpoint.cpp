@@ -3,41 +3,25 @@
 
 #include <filesystem>
 
-#include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
+#include "ganpp/module_archive.hpp"
+#include "ganpp/version.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ganpp {
 namespace {
 
-// Archive keys cannot hold dots; module paths ("net.0.weight") are stored with '/' instead.
-std::string archive_key(std::string name) {
-  std::replace(name.begin(), name.end(), '.', '/');
-  return name;
-}
-
-void write_module(torch::serialize::OutputArchive& archive, const torch::nn::Module& module) {
-  for (const auto& p : module.named_parameters()) archive.write(archive_key(p.key()), p.value());
-  for (const auto& b : module.named_buffers()) archive.write(archive_key(b.key()), b.value(), /*is_buffer=*/true);
-}
-
+// A network of the checkpoint at `path` (`what`: "generator", "discriminator"), every name and shape checked.
 void read_module(torch::serialize::InputArchive& archive, torch::nn::Module& module, const std::string& what,
                  const std::string& path) {
-  torch::NoGradGuard no_grad;
-  auto load = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
-    torch::Tensor stored;
-    if (!archive.try_read(archive_key(name), stored, is_buffer))
-      throw RuntimeError("checkpoint '" + path + "' does not match the " + what + ": it has no '" + name +
-                         "' (written for another architecture?)");
-    if (stored.sizes() != target.sizes())
-      throw RuntimeError("checkpoint '" + path + "' does not match the " + what + ": '" + name + "' has shape " +
-                         c10::str(stored.sizes()) + ", the model expects " + c10::str(target.sizes()));
-    target.copy_(stored);
-  };
-  for (auto& p : module.named_parameters()) load(p.key(), p.value(), false);
-  for (auto& b : module.named_buffers()) load(b.key(), b.value(), true);
+  ganpp::read_module(archive, module, [&](const ModuleMismatch& m) {
+    return RuntimeError("checkpoint '" + path + "' does not match the " + what + ": " +
+                        (m.missing ? "it has no '" + m.name + "' (written for another architecture?)"
+                                   : "'" + m.name + "' has shape " + m.stored_shape + ", the model expects " +
+                                         m.expected_shape));
+  });
 }
 
 template <class T>

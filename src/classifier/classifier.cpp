@@ -4,10 +4,12 @@
 
 #include <sstream>
 
-#include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/eval_mode.hpp"
 #include "ganpp/files.hpp"
+#include "ganpp/module_archive.hpp"
 #include "ganpp/rng.hpp"
+#include "ganpp/version.hpp"
 
 namespace ganpp {
 namespace {
@@ -15,12 +17,6 @@ namespace {
 namespace nn = torch::nn;
 constexpr int64_t kChunk = 1000;  // images per forward pass when measuring accuracy
 constexpr uint64_t kHoldoutStream = 0x484F4C44ULL;
-
-// Archive keys cannot hold dots; module paths ("body.0.weight") are stored with '/' instead.
-std::string archive_key(std::string name) {
-  std::replace(name.begin(), name.end(), '.', '/');
-  return name;
-}
 
 Json spec_to_json(const ClassifierSpec& s) {
   return Json{{"widths", s.widths},     {"feature_dim", s.feature_dim}, {"image_size", s.image_size},
@@ -40,10 +36,6 @@ ClassifierSpec spec_from_json(const Json& j) {
   for (int64_t w : s.widths)
     if (w < 1) throw std::invalid_argument("inconsistent spec " + j.dump());
   return s;
-}
-
-torch::Tensor to_unit_range(const torch::Tensor& images, torch::Device device) {
-  return images.to(device).to(torch::kFloat32).div_(127.5).sub_(1.0);
 }
 
 // Splits `data` into training and test images: the IDX test split when there is one, else a seeded holdout.
@@ -107,15 +99,13 @@ torch::Tensor ClassifierNetImpl::forward(const torch::Tensor& images) { return h
 double classifier_accuracy(ClassifierNet& net, const torch::Tensor& images, const torch::Tensor& labels,
                            torch::Device device) {
   torch::NoGradGuard no_grad;
-  const bool was_training = net->is_training();
-  net->eval();
+  const EvalModeGuard eval_mode(*net);
   int64_t correct = 0;
   for (int64_t i = 0; i < images.size(0); i += kChunk) {
     const int64_t n = std::min(kChunk, images.size(0) - i);
-    const auto predicted = net->forward(to_unit_range(images.narrow(0, i, n), device)).argmax(1).cpu();
+    const auto predicted = net->forward(pixels_to_signed_range(images.narrow(0, i, n).to(device))).argmax(1).cpu();
     correct += (predicted == labels.narrow(0, i, n)).sum().item<int64_t>();
   }
-  net->train(was_training);
   return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, images.size(0)));
 }
 
@@ -164,8 +154,7 @@ void save_classifier(const Classifier& c, const std::string& path) {
   archive.write("test_accuracy", c10::IValue(c.test_accuracy));
   archive.write("test_source", c10::IValue(c.test_source));
   torch::serialize::OutputArchive weights;
-  for (const auto& p : c.net->named_parameters()) weights.write(archive_key(p.key()), p.value().cpu());
-  for (const auto& b : c.net->named_buffers()) weights.write(archive_key(b.key()), b.value().cpu(), /*is_buffer=*/true);
+  write_module(weights, *c.net, /*to_cpu=*/true);
   archive.write("net", weights);
   std::ostringstream bytes;
   archive.save_to(bytes);
@@ -227,17 +216,11 @@ Classifier load_classifier(const std::string& path, torch::Device device) {
   c.net->to(device);
   torch::serialize::InputArchive weights;
   if (!archive.try_read("net", weights)) throw fail("is corrupt: no weights");
-  torch::NoGradGuard no_grad;
-  const auto load = [&](const std::string& name, torch::Tensor& target, bool is_buffer) {
-    torch::Tensor stored;
-    if (!weights.try_read(archive_key(name), stored, is_buffer)) throw fail("is corrupt: it has no '" + name + "'");
-    if (stored.sizes() != target.sizes())
-      throw fail("is corrupt: '" + name + "' has shape " + c10::str(stored.sizes()) + ", its spec needs " +
-                 c10::str(target.sizes()));
-    target.copy_(stored);
-  };
-  for (auto& p : c.net->named_parameters()) load(p.key(), p.value(), false);
-  for (auto& b : c.net->named_buffers()) load(b.key(), b.value(), true);
+  read_module(weights, *c.net, [&](const ModuleMismatch& m) {
+    return m.missing ? fail("is corrupt: it has no '" + m.name + "'")
+                     : fail("is corrupt: '" + m.name + "' has shape " + m.stored_shape + ", its spec needs " +
+                            m.expected_shape);
+  });
   c.net->eval();
   return c;
 }

@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ganpp/device.hpp"
-#include "ganpp/export.hpp"
+#include "ganpp/pickle.hpp"
 
 namespace ganpp::cli {
 

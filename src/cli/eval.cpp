@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "ganpp/errors.hpp"
 #include "ganpp/eval.hpp"
 
 namespace ganpp::cli {
@@ -18,8 +19,24 @@ struct EvalFlags {
   DeviceFlags device;
 };
 
+// The flags' combinations, checked before anything is read (UsageError: exit 2).
+void check_flags(const EvalRequest& r) {
+  const int modes = !r.checkpoint.empty() + !r.images.empty() + r.floor;
+  if (modes != 1)
+    throw UsageError("eval needs exactly one of --checkpoint PATH, --images DIR and --floor");
+  if (r.features.empty())
+    throw UsageError("eval needs a feature network (--features FILE): train one with 'ganpp classifier train --out "
+                     "classifier.pt' (Fashion-MNIST by default; --set data.path=DIR for other labelled data), or "
+                     "pass a TorchScript module that maps images in [-1, 1] to feature vectors");
+  if (r.reference.empty() && r.checkpoint.empty())
+    throw UsageError(std::string("eval ") + (r.floor ? "--floor" : "--images") + " needs --reference DATA");
+  if (r.reference_split != "train" && r.reference_split != "test")
+    throw UsageError("--reference-split '" + r.reference_split + "' is not valid; choose train or test");
+  if (r.n < 10) throw UsageError("--n must be at least 10");
+}
+
 int run_eval(EvalFlags& f) {
-  validate_eval_request(f.request);  // usage errors before anything is read
+  check_flags(f.request);
   const torch::Device device = f.device.setup();
   const EvalResult r = evaluate(f.request, device);
   if (f.json) {

@@ -3,7 +3,7 @@
 #include <iostream>
 
 #include "commands.hpp"
-#include "ganpp/export.hpp"
+#include "ganpp/inspect.hpp"
 
 namespace ganpp::cli {
 namespace {

@@ -32,13 +32,14 @@ struct InterpolateFlags {
 };
 
 int run_interpolate(InterpolateFlags& f) {
+  if (!f.class_walk.empty() && !f.cls.empty()) throw UsageError("--class-walk and --class exclude each other");
+  if (f.class_walk.size() == 1) throw UsageError("--class-walk needs at least two classes, e.g. --class-walk 0,7");
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
   torch::Tensor z, labels;
   int64_t per_walk = walk_frames(f.points, f.steps);
   if (!f.class_walk.empty()) {
     // Between classes at a fixed latent per walk: the label moves, z stays.
-    if (!f.cls.empty()) throw UsageError("--class-walk and --class exclude each other");
     std::vector<int64_t> classes;
     for (const auto& c : f.class_walk) classes.push_back(resolve_class(c, loaded));
     const auto weights = class_walk_weights(classes, conditional_classes(loaded.config), f.steps);

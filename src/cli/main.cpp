@@ -7,8 +7,8 @@
 
 #include "commands.hpp"
 #include "common.hpp"
-#include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/version.hpp"
 
 int main(int argc, char** argv) {
   using namespace ganpp;

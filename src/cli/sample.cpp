@@ -4,8 +4,8 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "ganpp/errors.hpp"
-#include "ganpp/export.hpp"
 #include "ganpp/image.hpp"
+#include "ganpp/pickle.hpp"
 #include "ganpp/sample.hpp"
 
 namespace ganpp::cli {
@@ -25,17 +25,18 @@ struct SampleFlags {
 };
 
 int run_sample(SampleFlags& f) {
+  if (f.per_class && !f.cls.empty()) throw UsageError("--per-class draws every class; drop --class");
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
   torch::Tensor z, labels;
   if (f.per_class) {
     // One row per class, the same --nrow latents in every row (like a conditional run's grids).
     const int64_t classes = conditional_classes(loaded.config);
-    if (classes == 0) throw UsageError("--per-class needs a class-conditional model; this checkpoint's is unconditional");
-    if (!f.cls.empty()) throw UsageError("--per-class draws every class; drop --class");
+    if (classes == 0)
+      throw RuntimeError("--per-class needs a class-conditional model; this checkpoint's is unconditional");
     f.n = classes * f.nrow;
     z = random_latents(f.nrow, loaded.config.model.z_dim, f.seed).repeat({classes, 1});
-    labels = torch::arange(classes, torch::kInt64).repeat_interleave(f.nrow);
+    labels = class_row_labels(classes, f.nrow);
   } else {
     z = random_latents(f.n, loaded.config.model.z_dim, f.seed);
     labels = sample_labels(loaded, f.n, f.cls.empty() ? -1 : resolve_class(f.cls, loaded));

@@ -1,4 +1,4 @@
-// Device parsing, CPU thread configuration and version strings.
+// Device parsing, CPU thread configuration and bf16 autocast.
 #include "ganpp/device.hpp"
 
 #include <dlfcn.h>
@@ -111,12 +111,5 @@ AutocastGuard::~AutocastGuard() {
   if (enabled_ != previous_) set_autocast(type_, previous_);
   if (enabled_ && !previous_) at::autocast::clear_cache();  // drop the bf16 weight copies it cached
 }
-
-std::string libtorch_version() {
-  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-         std::to_string(TORCH_VERSION_PATCH);
-}
-
-std::string ganpp_version() { return GANPP_VERSION; }
 
 }  // namespace ganpp

@@ -1,4 +1,5 @@
-// Dataset dispatch (IDX folder or image folder) and the resumable shuffled batch stream.
+// Dataset dispatch (IDX folder or image folder), the resumable shuffled batch stream, the [-1, 1] scale of
+// pixels, and seeded subsets.
 #include <filesystem>
 
 #include "ganpp/data.hpp"
@@ -12,6 +13,8 @@ namespace ganpp {
 Dataset load_image_folder(const DataConfig& config);  // image_folder.cpp
 
 namespace {
+
+constexpr uint64_t kReferenceStream = 0x52454653ULL;  // random_subset's draws, apart from every other stream
 
 // The IDX file of `kind` ("images" or "labels") for a split, under the names MNIST-style sets use.
 std::string find_idx(const fs::path& dir, const std::string& prefix, const std::string& kind) {
@@ -133,9 +136,24 @@ Batch DataStream::next() {
     images = torch::where(flip.to(images.device(), /*non_blocking=*/true), images.flip({3}), images);
   }
   Batch batch;
-  batch.images = images.to(device_, /*non_blocking=*/true).to(torch::kFloat32).div_(127.5).sub_(1.0);
+  batch.images = pixels_to_signed_range(images.to(device_, /*non_blocking=*/true));
   if (labels_.defined()) batch.labels = labels_.index_select(0, idx).to(device_, /*non_blocking=*/true);
   return batch;
+}
+
+torch::Tensor pixels_to_signed_range(const torch::Tensor& pixels) {
+  TORCH_CHECK(pixels.scalar_type() == torch::kUInt8, "pixels_to_signed_range expects uint8 pixels");
+  return pixels.to(torch::kFloat32).div_(127.5).sub_(1.0);  // a new tensor: the in-place steps never touch `pixels`
+}
+
+torch::Tensor random_subset_indices(int64_t total, int64_t n, uint64_t seed) {
+  if (total <= n) return torch::arange(total, torch::kInt64);
+  return torch::randperm(total, make_generator(seed, kReferenceStream), torch::kInt64).narrow(0, 0, n);
+}
+
+torch::Tensor random_subset(const torch::Tensor& images, int64_t n, uint64_t seed) {
+  if (images.size(0) <= n) return images;
+  return images.index_select(0, random_subset_indices(images.size(0), n, seed));
 }
 
 }  // namespace ganpp

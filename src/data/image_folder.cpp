@@ -1,5 +1,6 @@
 // Image-folder datasets: PNG/JPEG/BMP decoded by stb_image, centre-cropped and resized by stb_image_resize.
-// Subfolders are classes (sorted names); without subfolders the images are unlabelled.
+// Subfolders are classes (sorted names); without subfolders the images are unlabelled. probe_image_folder reads
+// only the headers (the size and channels of a folder of samples, for eval).
 #include <algorithm>
 #include <filesystem>
 
@@ -120,6 +121,33 @@ Dataset load_image_folder(const DataConfig& config) {
   data.images = torch::from_blob(pixels.data(), {n, channels, size, size}, torch::kUInt8).clone();
   if (!data.classes.empty()) data.labels = torch::tensor(labels, torch::kInt64);
   return data;
+}
+
+void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels) {
+  if (!fs::is_directory(dir)) throw RuntimeError("image folder '" + dir + "' does not exist or is not a folder");
+  const std::vector<std::string> files = list_image_files(dir);
+  if (files.empty())
+    throw RuntimeError("no images found in '" + dir + "' (looked for .png, .jpg, .jpeg, .bmp, directly or one "
+                       "subfolder per class)");
+  size = 0;
+  channels = 0;
+  for (const auto& f : files) {
+    int w = 0, h = 0, c = 0;
+    if (!stbi_info(f.c_str(), &w, &h, &c))
+      throw RuntimeError("cannot decode image '" + f + "': " + stbi_failure_reason() +
+                         "; remove or replace the file");
+    if (w != h)
+      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) +
+                         "; eval scores square images of one size (as ganpp sample --dir writes them)");
+    if (size == 0) {
+      size = w;
+      channels = c <= 2 ? 1 : 3;
+    } else if (w != size) {
+      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) + ", but '" +
+                         files.front() + "' is " + std::to_string(size) + "x" + std::to_string(size) +
+                         "; every image of the folder must have the same size");
+    }
+  }
 }
 
 }  // namespace ganpp

@@ -1,22 +1,14 @@
 // Evaluation of checkpoints, image folders and the real-data floor (see eval.hpp).
 #include "ganpp/eval.hpp"
 
-#include <filesystem>
-
-#include <stb_image.h>
-
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/features.hpp"
-#include "ganpp/rng.hpp"
 #include "ganpp/sample.hpp"
-
-namespace fs = std::filesystem;
 
 namespace ganpp {
 namespace {
 
-constexpr uint64_t kReferenceStream = 0x52454653ULL;
 constexpr uint64_t kFloorTestStream = 0x464C5254ULL;
 
 Dataset load_reference(const std::string& path, const std::string& split, int64_t size, int64_t channels) {
@@ -68,60 +60,15 @@ void conditional_metrics(EvalResult& out, FeatureNet& net, const torch::Tensor& 
 
 }  // namespace
 
-void validate_eval_request(const EvalRequest& r) {
-  const int modes = !r.checkpoint.empty() + !r.images.empty() + r.floor;
-  if (modes != 1)
-    throw UsageError("eval needs exactly one of --checkpoint PATH, --images DIR and --floor");
-  if (r.features.empty())
-    throw UsageError("eval needs a feature network (--features FILE): train one with 'ganpp classifier train --out "
-                     "classifier.pt' (Fashion-MNIST by default; --set data.path=DIR for other labelled data), or "
-                     "pass a TorchScript module that maps images in [-1, 1] to feature vectors");
-  if (r.reference.empty() && r.checkpoint.empty())
-    throw UsageError(std::string("eval ") + (r.floor ? "--floor" : "--images") + " needs --reference DATA");
-  if (r.reference_split != "train" && r.reference_split != "test")
-    throw UsageError("--reference-split '" + r.reference_split + "' is not valid; choose train or test");
-  if (r.n < 10) throw UsageError("--n must be at least 10");
-}
-
-torch::Tensor random_subset_indices(int64_t total, int64_t n, uint64_t seed) {
-  if (total <= n) return torch::arange(total, torch::kInt64);
-  return torch::randperm(total, make_generator(seed, kReferenceStream), torch::kInt64).narrow(0, 0, n);
-}
-
-torch::Tensor random_subset(const torch::Tensor& images, int64_t n, uint64_t seed) {
-  if (images.size(0) <= n) return images;
-  return images.index_select(0, random_subset_indices(images.size(0), n, seed));
-}
-
-void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels) {
-  if (!fs::is_directory(dir)) throw RuntimeError("image folder '" + dir + "' does not exist or is not a folder");
-  const std::vector<std::string> files = list_image_files(dir);
-  if (files.empty())
-    throw RuntimeError("no images found in '" + dir + "' (looked for .png, .jpg, .jpeg, .bmp, directly or one "
-                       "subfolder per class)");
-  size = 0;
-  channels = 0;
-  for (const auto& f : files) {
-    int w = 0, h = 0, c = 0;
-    if (!stbi_info(f.c_str(), &w, &h, &c))
-      throw RuntimeError("cannot decode image '" + f + "': " + stbi_failure_reason() +
-                         "; remove or replace the file");
-    if (w != h)
-      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) +
-                         "; eval scores square images of one size (as ganpp sample --dir writes them)");
-    if (size == 0) {
-      size = w;
-      channels = c <= 2 ? 1 : 3;
-    } else if (w != size) {
-      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) + ", but '" +
-                         files.front() + "' is " + std::to_string(size) + "x" + std::to_string(size) +
-                         "; every image of the folder must have the same size");
-    }
-  }
-}
-
 EvalResult evaluate(const EvalRequest& r, torch::Device device) {
-  validate_eval_request(r);
+  // The CLI checks its flags first (UsageError); a library caller's incomplete request is a programming error.
+  TORCH_CHECK(!r.checkpoint.empty() + !r.images.empty() + r.floor == 1,
+              "evaluate: a request names exactly one of checkpoint, images and floor");
+  TORCH_CHECK(!r.features.empty(), "evaluate: a request needs a feature network");
+  TORCH_CHECK(!r.reference.empty() || !r.checkpoint.empty(), "evaluate: images and floor requests need a reference");
+  TORCH_CHECK(r.reference_split == "train" || r.reference_split == "test",
+              "evaluate: reference_split must be train or test, not '", r.reference_split, "'");
+  TORCH_CHECK(r.n >= 10, "evaluate: n must be at least 10");
   FeatureNet net = load_feature_net(r.features, device);
   EvalResult out;
   out.features = net.description;

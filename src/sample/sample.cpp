@@ -58,14 +58,14 @@ torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device d
 int64_t resolve_class(const std::string& name_or_index, const LoadedGenerator& loaded) {
   const int64_t classes = conditional_classes(loaded.config);
   if (classes == 0)
-    throw UsageError("--class needs a class-conditional model; this checkpoint's model is unconditional");
+    throw RuntimeError("--class needs a class-conditional model; this checkpoint's model is unconditional");
   for (size_t i = 0; i < loaded.classes.size(); ++i)
     if (loaded.classes[i] == name_or_index) return static_cast<int64_t>(i);
   const bool digits = !name_or_index.empty() && name_or_index.find_first_not_of("0123456789") == std::string::npos;
   if (digits && name_or_index.size() < 10 && std::stoll(name_or_index) < classes) return std::stoll(name_or_index);
   std::string names;
   for (const auto& c : loaded.classes) names += (names.empty() ? "" : ", ") + c;
-  throw UsageError("--class '" + name_or_index + "' is not a class of this model; give an index from 0 to " +
+  throw RuntimeError("--class '" + name_or_index + "' is not a class of this model; give an index from 0 to " +
                    std::to_string(classes - 1) + (names.empty() ? "" : " or one of: " + names));
 }
 
@@ -73,7 +73,13 @@ torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cl
   const int64_t classes = conditional_classes(loaded.config);
   if (classes == 0) return {};
   if (cls >= 0) return torch::full({n}, cls, torch::kInt64);
-  return torch::arange(n, torch::kInt64).remainder(classes);
+  return class_cycle_labels(n, classes);
+}
+
+torch::Tensor class_cycle_labels(int64_t n, int64_t classes) { return torch::arange(n, torch::kInt64).remainder(classes); }
+
+torch::Tensor class_row_labels(int64_t classes, int64_t per_row) {
+  return torch::arange(classes, torch::kInt64).repeat_interleave(per_row);
 }
 
 torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t) { return a * (1 - t) + b * t; }
@@ -93,7 +99,7 @@ torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t) {
 int64_t walk_frames(int64_t points, int64_t steps) { return (points - 1) * (steps - 1) + 1; }
 
 torch::Tensor class_walk_weights(const std::vector<int64_t>& classes, int64_t num_classes, int64_t steps) {
-  if (classes.size() < 2) throw UsageError("--class-walk needs at least two classes, e.g. --class-walk 0,7");
+  TORCH_CHECK(classes.size() >= 2, "class_walk_weights: a walk needs at least two classes");
   const auto eye = torch::eye(num_classes);
   std::vector<torch::Tensor> frames;
   for (size_t s = 0; s + 1 < classes.size(); ++s)
@@ -105,9 +111,9 @@ torch::Tensor class_walk_weights(const std::vector<int64_t>& classes, int64_t nu
 
 torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
                            uint64_t seed) {
-  if (points < 2) throw UsageError("--points must be at least 2");
-  if (steps < 2) throw UsageError("--steps must be at least 2 (both ends of a segment)");
-  if (mode != "slerp" && mode != "lerp") throw UsageError("--mode '" + mode + "' is not valid; choose slerp or lerp");
+  TORCH_CHECK(points >= 2, "walk_latents: a walk needs at least 2 points");
+  TORCH_CHECK(steps >= 2, "walk_latents: a segment needs at least 2 steps (both ends)");
+  TORCH_CHECK(mode == "slerp" || mode == "lerp", "walk_latents: mode '", mode, "' is neither slerp nor lerp");
   const auto anchors = random_latents(rows * points, z_dim, seed).view({rows, points, z_dim});
   std::vector<torch::Tensor> frames;
   for (int64_t s = 0; s < points - 1; ++s) {

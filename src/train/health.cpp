@@ -1,27 +1,15 @@
-// Health signals of a training run (see health.hpp): device-side norms and distances, and the
+// Health signals of a training run (see health.hpp): device-side image distances, and the
 // warning rules applied to log records.
 #include "ganpp/health.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <sstream>
 
 #include <spdlog/fmt/fmt.h>
 
-#include "ganpp/files.hpp"
+#include "ganpp/data.hpp"
 
 namespace ganpp {
-
-torch::Tensor grad_norm(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> grads;
-  for (const auto& p : module.parameters())
-    if (p.grad().defined()) grads.push_back(p.grad());
-  if (grads.empty()) return torch::Tensor();
-  // One multi-tensor kernel on CUDA instead of one reduction per parameter.
-  return torch::stack(at::_foreach_norm(grads)).to(torch::kFloat32).norm();
-}
 
 torch::Tensor mean_pairwise_distance(const torch::Tensor& images) {
   torch::NoGradGuard no_grad;
@@ -36,7 +24,7 @@ torch::Tensor mean_pairwise_distance(const torch::Tensor& images) {
 }
 
 double real_image_diversity(const torch::Tensor& images, int64_t count) {
-  const auto first = images.narrow(0, 0, std::min(count, images.size(0))).to(torch::kFloat32).div(127.5).sub(1.0);
+  const auto first = pixels_to_signed_range(images.narrow(0, 0, std::min(count, images.size(0))));
   return mean_pairwise_distance(first).item<double>();
 }
 

@@ -1,13 +1,8 @@
 // Evaluation during training (see train_eval.hpp).
 #include "ganpp/train_eval.hpp"
 
-#include <filesystem>
-#include <sstream>
-
-#include "ganpp/eval.hpp"
-#include "ganpp/files.hpp"
+#include "ganpp/eval_mode.hpp"
 #include "ganpp/rng.hpp"
-#include "ganpp/run_dir.hpp"
 #include "ganpp/sample.hpp"
 
 namespace ganpp {
@@ -24,14 +19,13 @@ TrainingEvaluator::TrainingEvaluator(const Config& config, const Dataset& data, 
   auto gen = make_generator(seed_, kEvalLatentStream);
   latents_ = torch::randn({n, config.model.z_dim}, gen);
   const int64_t classes = conditional_classes(config);
-  if (classes > 0) labels_ = torch::arange(n, torch::kInt64).remainder(classes);  // every class in turn
+  if (classes > 0) labels_ = class_cycle_labels(n, classes);
   best_fd_ = best_fd;
 }
 
 QualityMetrics TrainingEvaluator::measure(GeneratorBase& g) {
-  const bool was_training = g.is_training();
-  const auto images = generate(g, latents_, labels_, device_);  // eval mode, no gradients
-  g.train(was_training);
+  const EvalModeGuard eval_mode(g);  // generate() switches to eval mode; the guard restores the caller's mode
+  const auto images = generate(g, latents_, labels_, device_);
   return compare_features(reference_, extract_features(net_, images, device_), seed_);
 }
 

@@ -9,11 +9,14 @@
 #include "ganpp/cuda_graph.hpp"
 #include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
-#include "ganpp/health.hpp"
+#include "ganpp/eval_mode.hpp"
+#include "ganpp/gradients.hpp"
 #include "ganpp/image.hpp"
 #include "ganpp/layers.hpp"
 #include "ganpp/optimizer.hpp"
 #include "ganpp/rng.hpp"
+#include "ganpp/sample.hpp"
+#include "ganpp/version.hpp"
 
 namespace ganpp {
 namespace {
@@ -81,8 +84,7 @@ StepStats stats_from_tensors(const std::vector<torch::Tensor>& t) { return {t[0]
 torch::Tensor grid_labels(const Config& config, torch::Device device) {
   const int64_t classes = conditional_classes(config);
   if (classes == 0) return {};
-  const auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
-  return torch::arange(classes, opts).repeat_interleave(config.train.sample_nrow);
+  return class_row_labels(classes, config.train.sample_nrow).to(device);
 }
 
 }  // namespace
@@ -304,12 +306,9 @@ void Trainer::update_ema() {
 
 torch::Tensor Trainer::sample_images() {
   torch::NoGradGuard no_grad;
-  GeneratorBase& g = ema_g_ ? *ema_g_ : *nets_.g;
-  const bool was_training = g.is_training();
-  g.eval();
-  const auto images = g.to_signed_range(g.forward(fixed_z_, fixed_labels_));
-  g.train(was_training);
-  return images;
+  GeneratorBase& g = sampling_generator();
+  const EvalModeGuard eval_mode(g);
+  return g.to_signed_range(g.forward(fixed_z_, fixed_labels_));
 }
 
 torch::Tensor Trainer::sample_grid() { return make_grid(sample_images(), config_.train.sample_nrow); }

@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ganpp/checkpoint.hpp"
-#include "ganpp/device.hpp"
+#include "ganpp/version.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/run_observers.hpp"

@@ -6,6 +6,7 @@
 #include <torch/script.h>
 
 #include "ganpp/classifier.hpp"
+#include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
 
 namespace ganpp {
@@ -97,7 +98,7 @@ torch::Tensor map_chunks(const FeatureNet& net, const std::function<torch::Tenso
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < images.size(0); i += kChunk) {
     auto x = images.narrow(0, i, std::min(kChunk, images.size(0) - i)).to(device);
-    x = x.scalar_type() == torch::kUInt8 ? x.to(torch::kFloat32).div_(127.5).sub_(1.0) : x.to(torch::kFloat32);
+    x = x.scalar_type() == torch::kUInt8 ? pixels_to_signed_range(x) : x.to(torch::kFloat32);
     if (net.channels == 3 && x.size(1) == 1) x = x.expand({-1, 3, -1, -1}).contiguous();
     parts.push_back(fn(x).cpu());
   }
