@@ -30,6 +30,9 @@ torch::nn::AnyModule maybe_spectral_norm(Holder layer, bool spectral_norm, int64
   return torch::nn::AnyModule(layer);
 }
 
+/// LeakyReLU with DCGAN's slope 0.2 (in place), the hidden activation of every discriminator and the mlp generator.
+torch::nn::LeakyReLU leaky_relu();
+
 /// One-hot label vectors [B, classes] of int64 labels [B], in `options`' dtype and device.
 torch::Tensor one_hot(const torch::Tensor& labels, int64_t classes, const torch::TensorOptions& options);
 
