@@ -71,7 +71,8 @@ class ConditionHeadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConditionHead);
 
-/// Throws UsageError when a conditional network is called without labels of the right shape and range.
+/// Throws RuntimeError when a conditional network is called without labels of the right shape: a program
+/// error or bad input found while running, not a config error.
 void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes);
 
 }  // namespace ganpp
