@@ -30,6 +30,9 @@ torch::nn::AnyModule maybe_spectral_norm(Holder layer, bool spectral_norm, int64
   return torch::nn::AnyModule(layer);
 }
 
+/// LeakyReLU with DCGAN's slope 0.2 (in place), the hidden activation of every discriminator and the mlp generator.
+torch::nn::LeakyReLU leaky_relu();
+
 /// One-hot label vectors [B, classes] of int64 labels [B], in `options`' dtype and device.
 torch::Tensor one_hot(const torch::Tensor& labels, int64_t classes, const torch::TensorOptions& options);
 
@@ -68,7 +71,8 @@ class ConditionHeadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConditionHead);
 
-/// Throws UsageError when a conditional network is called without labels of the right shape and range.
+/// Throws RuntimeError when a conditional network is called without labels of the right shape: a program
+/// error or bad input found while running, not a config error.
 void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes);
 
 }  // namespace ganpp

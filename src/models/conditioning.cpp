@@ -12,12 +12,12 @@ torch::Tensor one_hot(const torch::Tensor& labels, int64_t classes, const torch:
 
 void check_labels(const torch::Tensor& labels, int64_t batch, int64_t classes) {
   if (!labels.defined())
-    throw UsageError("this network is class-conditional (model.conditional = true) and needs class labels");
+    throw RuntimeError("this network is class-conditional (model.conditional = true) and needs class labels");
   if (labels.size(0) != batch || labels.dim() != (labels.is_floating_point() ? 2 : 1) ||
       (labels.dim() == 2 && labels.size(1) != classes))
-    throw UsageError("class labels must be one index, or one row of " + std::to_string(classes) +
-                     " class weights, per sample: got shape " + c10::str(labels.sizes()) + " for " +
-                     std::to_string(batch) + " samples");
+    throw RuntimeError("class labels must be one index, or one row of " + std::to_string(classes) +
+                       " class weights, per sample: got shape " + c10::str(labels.sizes()) + " for " +
+                       std::to_string(batch) + " samples");
 }
 
 LabelInputImpl::LabelInputImpl(int64_t classes, int64_t embed_dim) : classes_(classes) {

@@ -1,7 +1,7 @@
 // DCGAN (Radford et al. 2016): transposed-conv generator with batch norm and ReLU, strided-conv
 // discriminator with LeakyReLU(0.2), no conv biases, weights from N(0, 0.02). Sizes: 28, or 2^k for 16..256.
 // Variants: upsample + 3x3 conv generator stages, channel multipliers, spectral norm, class conditioning.
-// With the defaults, at 64 and 28 the layer lists match shared/bench/pytorch_reference.py exactly.
+// With the defaults, at 64 and 28 the layer lists match the PyTorch reference of the benchmark exactly.
 #include "ganpp/errors.hpp"
 #include "ganpp/layers.hpp"
 #include "ganpp/models.hpp"
@@ -42,8 +42,6 @@ nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t
   return nn::Conv2d(nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(bias));
 }
 
-nn::LeakyReLU leaky() { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)); }
-
 // DCGAN initialisation: conv weights N(0, 0.02); batch-norm scale N(1, 0.02), shift 0.
 void dcgan_init(nn::Module& module) {
   torch::NoGradGuard no_grad;
@@ -60,8 +58,8 @@ void dcgan_init(nn::Module& module) {
 class DcganGenerator : public GeneratorBase {
  public:
   DcganGenerator(const ModelConfig& model, const NetworkShape& shape)
-      : GeneratorBase("DcganGenerator", model.g.output == "sigmoid"), z_dim_(model.z_dim),
-        sn_(model.g.spectral_norm), upsample_(model.g.upsample) {
+      : GeneratorBase("DcganGenerator", model.g.output == "sigmoid"), sn_(model.g.spectral_norm),
+        upsample_(model.g.upsample) {
     const std::vector<int64_t> mults = mults_of(model.g.mults, shape.image_size, /*generator=*/true);
     int64_t in = model.z_dim;
     if (shape.classes > 0) {
@@ -126,7 +124,6 @@ class DcganGenerator : public GeneratorBase {
     net_->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
   }
 
-  int64_t z_dim_;
   bool sn_;
   std::string upsample_;
   std::vector<int64_t> paddings_;  ///< padding of each plain transposed convolution, in order
@@ -173,7 +170,7 @@ class DcganDiscriminator : public DiscriminatorBase {
 
  private:
   void add_activation() {
-    net_->push_back(leaky());
+    net_->push_back(leaky_relu());
     if (dropout_ > 0) net_->push_back(nn::Dropout(dropout_));
   }
   double dropout_;

@@ -1,4 +1,4 @@
-// Transposed convolution through convolution_backward (see layers.hpp).
+// Transposed convolution through convolution_backward, and the shared activation (see layers.hpp).
 #include "ganpp/layers.hpp"
 
 namespace ganpp {
@@ -56,6 +56,10 @@ torch::Tensor conv_transpose2d(torch::nn::ConvTranspose2dImpl& layer, const torc
                     (*o.output_padding())[1] == 0;
   if (!fast) return layer.forward(x);
   return ConvTransposeViaBackward::apply(x, layer.weight, (*o.stride())[0], padding);
+}
+
+torch::nn::LeakyReLU leaky_relu() {
+  return torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2).inplace(true));
 }
 
 void to_channels_last(torch::nn::Module& module) {

@@ -10,8 +10,6 @@ namespace nn = torch::nn;
 namespace ganpp {
 namespace {
 
-nn::LeakyReLU leaky() { return nn::LeakyReLU(nn::LeakyReLUOptions().negative_slope(0.2).inplace(true)); }
-
 class MlpGenerator : public GeneratorBase {
  public:
   MlpGenerator(const ModelConfig& model, const NetworkShape& shape)
@@ -25,7 +23,7 @@ class MlpGenerator : public GeneratorBase {
     }
     for (const int64_t width : model.g.hidden) {
       net_->push_back(maybe_spectral_norm(nn::Linear(in, width), sn));
-      net_->push_back(leaky());
+      net_->push_back(leaky_relu());
       in = width;
     }
     net_->push_back(maybe_spectral_norm(nn::Linear(in, shape.channels * shape.image_size * shape.image_size), sn));
@@ -55,7 +53,7 @@ class MlpDiscriminator : public DiscriminatorBase {
     for (const int64_t width : model.d.hidden) {
       net_->push_back(maybe_spectral_norm(nn::Linear(nn::LinearOptions(in, width).bias(!shape.d_batch_norm)), sn));
       if (shape.d_batch_norm) net_->push_back(nn::BatchNorm1d(width));
-      net_->push_back(leaky());
+      net_->push_back(leaky_relu());
       if (model.d.dropout > 0) net_->push_back(nn::Dropout(model.d.dropout));
       in = width;
     }
