@@ -56,7 +56,7 @@ const std::map<std::string, std::string> kHeaderModule = {
 
 const fs::path kRoot = GANPP_SOURCE_DIR;
 
-std::string relative(const fs::path& p) { return fs::relative(p, kRoot).generic_string(); }
+std::string repo_path(const fs::path& p) { return fs::relative(p, kRoot).generic_string(); }
 
 std::vector<fs::path> files_under(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -69,7 +69,7 @@ std::vector<fs::path> files_under(const fs::path& dir) {
 
 // The module of a file: a header's from the map, a source file's from its folder under src/ ("" if unknown).
 std::string module_of(const fs::path& file) {
-  const std::string rel = relative(file);
+  const std::string rel = repo_path(file);
   if (rel.rfind("include/ganpp/", 0) == 0) {
     const auto it = kHeaderModule.find(rel.substr(std::string("include/ganpp/").size()));
     return it == kHeaderModule.end() ? "" : it->second;
@@ -82,9 +82,9 @@ std::string module_of(const fs::path& file) {
 TEST(LayeringTest, EveryHeaderAndSourceFolderIsPlaced) {
   for (const auto& f : files_under(kRoot / "include" / "ganpp"))
     EXPECT_TRUE(kHeaderModule.count(f.filename().string()))
-        << relative(f) << " belongs to no module: add it to kHeaderModule in " << __FILE__;
+        << repo_path(f) << " belongs to no module: add it to kHeaderModule in " << __FILE__;
   for (const auto& f : files_under(kRoot / "src"))
-    EXPECT_FALSE(module_of(f).empty()) << relative(f) << " is in a folder that is no module of kLevel";
+    EXPECT_FALSE(module_of(f).empty()) << repo_path(f) << " is in a folder that is no module of kLevel";
   for (const auto& [header, module] : kHeaderModule) EXPECT_TRUE(kLevel.count(module)) << header << ": " << module;
 }
 
@@ -102,7 +102,7 @@ TEST(LayeringTest, NoModuleIncludesOneAboveOrBesideIt) {
       std::smatch m;
       if (!std::regex_search(line, m, include)) continue;
       ++includes;
-      const std::string where = relative(file) + ":" + std::to_string(number);
+      const std::string where = repo_path(file) + ":" + std::to_string(number);
       const auto header = kHeaderModule.find(m[1].str());
       if (header == kHeaderModule.end()) {
         ADD_FAILURE() << where << ": ganpp/" << m[1] << " is in no module of the map in " << __FILE__;
