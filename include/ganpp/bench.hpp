@@ -1,5 +1,5 @@
-// The side-by-side training benchmark (shared/bench): the reference's four workloads, run through the
-// same config, registry and Trainer::train_step as `ganpp train`, on in-memory random images.
+// The side-by-side training benchmark (its PyTorch side: scripts/bench_reference.py): the four workloads, run
+// through the same config, registry and Trainer::train_step as `ganpp train`, on in-memory random images.
 #pragma once
 
 #include <string>

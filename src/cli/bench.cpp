@@ -1,4 +1,4 @@
-// `ganpp bench`: one JSON line per run of a shared benchmark workload (see shared/bench/README.md).
+// `ganpp bench`: one JSON line per run of a benchmark workload (the PyTorch side: scripts/bench_reference.py).
 #include <iostream>
 
 #include "commands.hpp"
