@@ -82,8 +82,7 @@ void resolve_classes(Config& config, const Dataset& data) {
 int train_new(TrainFlags& f) {
   if (f.seed >= 0) f.sets.push_back("train.seed=" + std::to_string(f.seed));
   Config config = load_config(f.config, f.sets);
-  find_loss(config.loss.kind);
-  check_networks(config);  // rejects unknown architectures and unsupported shapes before data is read
+  validate(config);  // rejects unknown losses and architectures and unsupported shapes before data is read
   if (f.dry_run) {
     // A conditional model's class count comes from the data, read only for that.
     if (config.model.conditional && config.model.num_classes == 0) resolve_classes(config, load_dataset(config.data));
@@ -127,7 +126,7 @@ int train_resume(TrainFlags& f) {
   Json json = config_to_json(checkpoint.config());
   for (const auto& s : f.sets) apply_override(json, s);
   const Config config = config_from_json(json);
-  validate_config(config);
+  validate(config);
   const int64_t step = checkpoint.state().step;
   if (step >= config.train.steps) {
     spdlog::info("the run in {} is finished at step {} (train.steps = {}); to continue it, raise train.steps, e.g. "

@@ -22,7 +22,7 @@ constexpr uint64_t kFloorTestStream = 0x464C5254ULL;
 Dataset load_reference(const std::string& path, const std::string& split, int64_t size, int64_t channels) {
   DataConfig data;
   data.path = path;
-  data.split = split;
+  data.split = parse_choice<DataSplit>(split).value();  // a valid spelling: checked with the request
   data.image_size = size;
   data.channels = channels;
   return load_dataset(data);
@@ -165,7 +165,7 @@ EvalResult evaluate(const EvalRequest& r, torch::Device device) {
     if (net.image_size == 0 || net.channels == 0)
       throw RuntimeError("--floor needs a feature network that states its image size: " + net.description +
                          " has no integer attributes image_size and channels");
-    if (!has_idx_split(r.reference, "train") || !has_idx_split(r.reference, "test"))
+    if (!has_idx_split(r.reference, DataSplit::train) || !has_idx_split(r.reference, DataSplit::test))
       throw RuntimeError("--floor compares the train split of an IDX folder with its test split; '" + r.reference +
                          "' is not an IDX folder with both train-* and t10k-* images");
     const Dataset train = load_reference(r.reference, "train", net.image_size, net.channels);
