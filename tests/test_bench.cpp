@@ -125,7 +125,7 @@ TEST(BenchTest, WorkloadsMatchTheReferenceParameterCounts) {
   bf16.precision = "bf16";
   bf16.cuda_graph = true;
   const Config b = bench_config(bf16);
-  EXPECT_EQ(b.train.precision, "bf16");
+  EXPECT_EQ(b.train.precision, Precision::bf16);
   EXPECT_TRUE(b.train.cuda_graph);
   EXPECT_EQ(count_parameters(*build_networks(b).g), 1781504);  // same networks, other precision
 }

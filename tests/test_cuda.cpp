@@ -110,16 +110,16 @@ TEST(CudaTest, GraphedStepMatchesTheEagerStep) {
   expect_graph_matches_eager(tiny_config("dcgan", "bce"), 0, "dcgan bce");
   Config gp = tiny_config("dcgan", "wgan-gp");
   gp.loss.n_critic = 2;
-  gp.optim.lr_decay = "linear";
+  gp.optim.lr_decay = LrDecay::linear;
   gp.train.steps = 20;
   expect_graph_matches_eager(gp, 0, "dcgan wgan-gp, linear lr decay");
   Config cond = tiny_config("dcgan", "hinge");
   cond.model.conditional = true;
   cond.model.num_classes = 3;
   cond.model.d.spectral_norm = true;
-  cond.model.g.upsample = "nearest";
+  cond.model.g.upsample = Upsample::nearest;
   cond.train.ema = 0.9;
-  cond.train.precision = "bf16";
+  cond.train.precision = Precision::bf16;
   expect_graph_matches_eager(cond, 3, "conditional SN hinge, EMA, bf16");
 }
 

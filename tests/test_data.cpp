@@ -166,7 +166,7 @@ TEST_F(DataTest, LoadIdxTestSplitReadsT10k) {
                 fs::copy_options::overwrite_existing);
   DataConfig c = data_config(dir);
   EXPECT_EQ(load_dataset(c).size(), 4);
-  c.split = "test";
+  c.split = DataSplit::test;
   const Dataset test_split = load_dataset(c);
   EXPECT_EQ(test_split.size(), 7);
   EXPECT_TRUE(contains(test_split.source, "t10k")) << test_split.source;
@@ -178,7 +178,7 @@ TEST_F(DataTest, LoadIdxMissingSplitIsAnError) {
   test::write_idx_dataset(dir, /*n=*/4, /*size=*/28);
   fs::remove(dir + "/t10k-images-idx3-ubyte");
   DataConfig c = data_config(dir);
-  c.split = "test";
+  c.split = DataSplit::test;
   const std::string msg = error_of<RuntimeError>([&] { load_dataset(c); });
   EXPECT_TRUE(contains(msg, "t10k")) << msg;
 }

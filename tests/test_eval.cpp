@@ -112,7 +112,7 @@ TEST_F(EvalTest, ClassifierFileRebuildsTheSameNetwork) {
   {
     DataConfig d;
     d.path = data_;
-    d.split = "test";
+    d.split = DataSplit::test;
     d.image_size = 16;
     test = load_dataset(d);
   }

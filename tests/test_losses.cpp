@@ -10,9 +10,12 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/losses.hpp"
 #include "ganpp/models.hpp"
+#include "helpers.hpp"
 
 namespace ganpp {
 namespace {
+
+using test::error_of;
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
@@ -138,6 +141,31 @@ TEST_F(LossesTest, FindLossUnknownListsNames) {
     EXPECT_NE(msg.find("bce"), std::string::npos) << msg;
     EXPECT_NE(msg.find("wgan-gp"), std::string::npos) << msg;
   }
+}
+
+TEST_F(LossesTest, CheckLossRejectsBatchNormUnderGradientPenalty) {
+  Config c;
+  c.model.d.norm = DiscriminatorNorm::batch;
+  const std::string msg = error_of<UsageError>([&] { check_loss(find_loss("wgan-gp"), c); });
+  EXPECT_NE(msg.find("model.d.norm"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"wgan-gp\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("gradient penalty"), std::string::npos) << msg;
+  EXPECT_NO_THROW(check_loss(find_loss("bce"), c));
+  for (const DiscriminatorNorm norm : {DiscriminatorNorm::automatic, DiscriminatorNorm::none}) {
+    c.model.d.norm = norm;
+    EXPECT_NO_THROW(check_loss(find_loss("wgan-gp"), c));
+  }
+}
+
+TEST_F(LossesTest, CheckLossRejectsSpectralNormUnderWeightClipping) {
+  Config c;
+  c.model.d.spectral_norm = true;
+  const std::string msg = error_of<UsageError>([&] { check_loss(find_loss("wgan"), c); });
+  EXPECT_NE(msg.find("model.d.spectral_norm"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"wgan\""), std::string::npos) << msg;
+  for (const char* kind : {"hinge", "wgan-gp", "bce"}) EXPECT_NO_THROW(check_loss(find_loss(kind), c)) << kind;
+  c.model.d.spectral_norm = false;
+  EXPECT_NO_THROW(check_loss(find_loss("wgan"), c));
 }
 
 TEST_F(LossesTest, RegistryEntriesMatchNamedFunctions) {

@@ -130,6 +130,73 @@ TEST_F(ModelsTest, UnknownArchListsRegisteredNames) {
   EXPECT_EQ(names, (std::vector<std::string>{"mlp", "dcgan"}));
 }
 
+TEST_F(ModelsTest, ArchitecturePropertiesReplaceNames) {
+  const Architecture& mlp = find_architecture("mlp");
+  EXPECT_FALSE(mlp.convolutional);
+  EXPECT_FALSE(mlp.d_batch_norm);
+  const Architecture& dcgan = find_architecture("dcgan");
+  EXPECT_TRUE(dcgan.convolutional);
+  EXPECT_TRUE(dcgan.d_batch_norm);
+}
+
+TEST_F(ModelsTest, DiscriminatorBatchNormResolution) {
+  Config c;  // auto + bce + dcgan
+  EXPECT_TRUE(discriminator_batch_norm(c));
+  c.loss.kind = "wgan-gp";  // a per-sample gradient penalty
+  EXPECT_FALSE(discriminator_batch_norm(c));
+
+  Config mlp;
+  mlp.model.arch = "mlp";
+  EXPECT_FALSE(discriminator_batch_norm(mlp));
+  mlp.model.d.norm = DiscriminatorNorm::batch;
+  EXPECT_TRUE(discriminator_batch_norm(mlp));
+
+  Config none;
+  none.model.d.norm = DiscriminatorNorm::none;
+  EXPECT_FALSE(discriminator_batch_norm(none));
+}
+
+TEST_F(ModelsTest, ValidateResolvesTheRegistryEntries) {
+  Config c;
+  c.model.arch = "mlp";
+  c.loss.kind = "wgan-gp";
+  const ResolvedConfig resolved = validate(c);
+  EXPECT_EQ(&resolved.arch, &find_architecture("mlp"));
+  EXPECT_EQ(&resolved.loss, &find_loss("wgan-gp"));
+  EXPECT_TRUE(resolved.loss.gradient_penalty);
+}
+
+// One entry point rejects what the fields, the loss and the architecture each forbid, with their messages.
+TEST_F(ModelsTest, ValidateRejectsEachKindOfError) {
+  Config grid;
+  grid.train.sample_count = 4;
+  grid.train.sample_nrow = 8;
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate(grid); }), "train.sample_nrow"));
+
+  Config loss;
+  loss.loss.kind = "nope";
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate(loss); }), "'loss.kind' = \"nope\"")) ;
+
+  Config gp;
+  gp.loss.kind = "wgan-gp";
+  gp.model.d.norm = DiscriminatorNorm::batch;
+  const std::string msg = error_of<UsageError>([&] { validate(gp); });
+  EXPECT_TRUE(contains(msg, "model.d.norm")) << msg;
+  EXPECT_TRUE(contains(msg, "gradient penalty")) << msg;
+
+  Config arch;
+  arch.model.arch = "stylegan";
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate(arch); }), "'model.arch' = \"stylegan\""));
+
+  Config size = dcgan_config(48, "bce");
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate(size); }), "power of two"));
+
+  Config mlp;
+  mlp.model.arch = "mlp";
+  mlp.model.g.upsample = Upsample::nearest;
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate(mlp); }), "model.g.upsample"));
+}
+
 TEST_F(ModelsTest, ClassicMlpParameterCounts) {
   Config c;
   c.model.arch = "mlp";  // defaults: z 100, G hidden 256-512-1024, D hidden 1024-512-256, 28x28x1
@@ -164,7 +231,7 @@ TEST_F(ModelsTest, MlpCustomHiddenListsAndShapes) {
 TEST_F(ModelsTest, MlpWithBatchNormDropsLinearBiases) {
   Config c;
   c.model.arch = "mlp";
-  c.model.d.norm = "batch";
+  c.model.d.norm = DiscriminatorNorm::batch;
   c.model.d.hidden = {16, 8};
   c.data.image_size = 4;
   const Networks nets = build_networks(c);

@@ -21,7 +21,7 @@ TEST(SampleTest, SlerpHitsEndPointsAndKeepsNormOnTheSphere) {
 TEST(SampleTest, WalksHaveTheDocumentedFrameCountAndPassThroughAnchors) {
   EXPECT_EQ(walk_frames(2, 8), 8);
   EXPECT_EQ(walk_frames(3, 4), 7);
-  const auto z = walk_latents(/*rows=*/2, /*points=*/3, /*steps=*/4, "lerp", /*z_dim=*/5, /*seed=*/7);
+  const auto z = walk_latents(/*rows=*/2, /*points=*/3, /*steps=*/4, WalkMode::lerp, /*z_dim=*/5, /*seed=*/7);
   ASSERT_EQ(z.sizes(), (std::vector<int64_t>{14, 5}));
   const auto anchors = random_latents(6, 5, 7).view({2, 3, 5});
   for (int64_t row = 0; row < 2; ++row) {
@@ -30,8 +30,7 @@ TEST(SampleTest, WalksHaveTheDocumentedFrameCountAndPassThroughAnchors) {
     EXPECT_TRUE(torch::allclose(z[row * 7 + 6], anchors[row][2]));
   }
   // Bad arguments are a caller's mistake (the CLI checks its flags first), not a user's UsageError.
-  EXPECT_THROW(walk_latents(1, 1, 4, "lerp", 5, 0), c10::Error);
-  EXPECT_THROW(walk_latents(1, 2, 4, "cubic", 5, 0), c10::Error);
+  EXPECT_THROW(walk_latents(1, 1, 4, WalkMode::lerp, 5, 0), c10::Error);
   EXPECT_THROW(class_walk_weights({1}, 3, 4), c10::Error);
 }
 

@@ -100,7 +100,7 @@ namespace {
 TEST(TrainerTest, Bf16AutocastRunsOnTheCpuWithAnFp32Penalty) {
   Config fp32 = tiny_config("dcgan", "wgan-gp");
   Config bf16 = fp32;
-  bf16.train.precision = "bf16";
+  bf16.train.precision = Precision::bf16;
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;
   Trainer a(fp32, torch::kCPU), b(bf16, torch::kCPU);
   const StepStats sa = a.train_step({real, real});
@@ -204,7 +204,7 @@ TEST(TrainerTest, GradientClippingByValueAndByNorm) {
 
 TEST(TrainerTest, LinearLearningRateDecay) {
   Config c = tiny_config("dcgan", "bce");
-  c.optim.lr_decay = "linear";
+  c.optim.lr_decay = LrDecay::linear;
   c.train.steps = 4;
   c.optim.d.lr = 4e-4;
   Trainer t(c, torch::kCPU);

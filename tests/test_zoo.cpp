@@ -32,7 +32,7 @@ double largest_singular_value(const torch::Tensor& w, int64_t out_dim) {
 Config conditional(Config c, const std::string& conditioning, int64_t classes = 3) {
   c.model.conditional = true;
   c.model.num_classes = classes;
-  c.model.d.conditioning = conditioning;
+  c.model.d.conditioning = parse_choice<Conditioning>(conditioning).value();
   return c;
 }
 
@@ -182,7 +182,7 @@ TEST_F(ZooTest, UpsampleGeneratorsReplaceEveryStridedTransposedConvolution) {
     for (const int64_t size : {28, 32}) {
       Config c = tiny_config("dcgan", "bce");
       c.data.image_size = size;
-      c.model.g.upsample = mode;
+      c.model.g.upsample = parse_choice<Upsample>(mode).value();
       Networks nets = build_networks(c);
       int upsamples = 0, deconvs = 0;
       for (const auto& m : nets.g->modules(false)) {
@@ -214,7 +214,7 @@ TEST_F(ZooTest, ChannelMultipliersSetTheWidthsAndMustMatchTheDepth) {
 
 TEST_F(ZooTest, SigmoidOutputTrainsOnUnitRangeDataAndSamplesInTheSignedRange) {
   Config c = tiny_config("dcgan", "bce");
-  c.model.g.output = "sigmoid";
+  c.model.g.output = OutputActivation::sigmoid;
   Trainer t(c, torch::kCPU);
   t.networks().g->eval();
   const auto raw = t.networks().g->forward(torch::randn({4, 8}));
@@ -248,15 +248,15 @@ TEST_F(ZooTest, EveryArchitectureLossConditioningAndSpectralNormTrainsOrIsReject
           for (const auto& [sn_d, sn_g] : std::vector<std::pair<bool, bool>>{{false, false}, {true, false}, {true, true}}) {
             const Variant v{arch, upsample, loss.name, conditioning, norm, sn_d, sn_g};
             Config c = tiny_config(arch, loss.name);
-            c.model.g.upsample = upsample;
-            c.model.d.norm = norm;
+            c.model.g.upsample = parse_choice<Upsample>(upsample).value();
+            c.model.d.norm = parse_choice<DiscriminatorNorm>(norm).value();
             c.model.d.spectral_norm = sn_d;
             c.model.g.spectral_norm = sn_g;
             if (conditioning != "none") c = conditional(c, conditioning);
             c.loss.feature_matching = trained % 2 ? 0.1 : 0.0;  // half the runs also match features
             const bool expect_rejection = (norm == "batch" && loss.name == "wgan-gp") || (sn_d && loss.name == "wgan");
             try {
-              validate_config(c);
+              validate(c);
               Trainer t(c, torch::kCPU);
               const auto before = t.networks().g->parameters().front().clone();
               Batch batch{torch::rand({4, 1, 16, 16}) * 2 - 1, torch::tensor({0, 1, 2, 1}, torch::kInt64)};

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,10 +12,53 @@
 
 namespace ganpp {
 
+// The closed choices of the config. JSON spells each value as its enumerator's name ("auto" for
+// DiscriminatorNorm::automatic); spellings<E>() lists them in this order.
+enum class DataSplit { train, test };
+enum class Upsample { deconv, nearest, bilinear };
+enum class OutputActivation { tanh, sigmoid };
+enum class DiscriminatorNorm { automatic, batch, none };
+enum class Conditioning { concat, projection, ac };
+enum class LrDecay { none, linear };
+enum class Precision { fp32, bf16 };
+
+/// The JSON spellings of the values of the choice `E`, in the order of its enumerators.
+template <class E>
+const std::vector<std::string>& spellings();
+template <>
+const std::vector<std::string>& spellings<DataSplit>();
+template <>
+const std::vector<std::string>& spellings<Upsample>();
+template <>
+const std::vector<std::string>& spellings<OutputActivation>();
+template <>
+const std::vector<std::string>& spellings<DiscriminatorNorm>();
+template <>
+const std::vector<std::string>& spellings<Conditioning>();
+template <>
+const std::vector<std::string>& spellings<LrDecay>();
+template <>
+const std::vector<std::string>& spellings<Precision>();
+
+/// How `value` is spelled in JSON, for config.json and messages.
+template <class E>
+const std::string& spelling(E value) {
+  return spellings<E>()[static_cast<size_t>(value)];
+}
+
+/// The value of `E` spelled `text`; nullopt when `text` spells none.
+template <class E>
+std::optional<E> parse_choice(const std::string& text) {
+  const auto& names = spellings<E>();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == text) return static_cast<E>(i);
+  return std::nullopt;
+}
+
 /// Where the training images come from and how they are shaped.
 struct DataConfig {
   std::string path = "/usr/share/datasets/fashion-mnist";  ///< IDX folder or image folder
-  std::string split = "train";   ///< IDX folders: "train" or "test" files
+  DataSplit split = DataSplit::train;  ///< IDX folders: "train" or "test" files
   int64_t limit = 0;             ///< use only the first N images (0 = all)
   int64_t image_size = 28;       ///< training resolution in pixels (square)
   int64_t channels = 1;          ///< 1 (grayscale) or 3 (RGB)
@@ -27,9 +71,9 @@ struct GeneratorConfig {
   std::vector<int64_t> hidden = {256, 512, 1024};  ///< mlp hidden layer sizes, from z outwards
   std::vector<int64_t> mults;       ///< dcgan: width of each hidden resolution in units of ngf, from the image
                                     ///< inwards (one per stage); empty = DCGAN's doubling ([2, 4] at 28)
-  std::string upsample = "deconv";  ///< dcgan: "deconv" (stride-2 transposed conv), or "nearest"/"bilinear"
-                                    ///< upsampling followed by a 3x3 conv (no checkerboard artefacts)
-  std::string output = "tanh";      ///< output activation: "tanh" (data in [-1, 1]) or "sigmoid" (data in [0, 1])
+  Upsample upsample = Upsample::deconv;  ///< dcgan: "deconv" (stride-2 transposed conv), or "nearest"/"bilinear"
+                                         ///< upsampling followed by a 3x3 conv (no checkerboard artefacts)
+  OutputActivation output = OutputActivation::tanh;  ///< "tanh" (data in [-1, 1]) or "sigmoid" (data in [0, 1])
   bool spectral_norm = false;       ///< spectral normalisation of every conv and linear layer
   int64_t embed_dim = 0;            ///< conditional: learned label embedding of this size (0 = one-hot labels)
 };
@@ -40,16 +84,17 @@ struct DiscriminatorConfig {
   std::vector<int64_t> hidden = {1024, 512, 256};  ///< mlp hidden layer sizes, from the image inwards
   std::vector<int64_t> mults;  ///< dcgan: width of each conv layer in units of ndf, from the image inwards;
                                ///< empty = DCGAN's doubling [1, 2, 4, ...]
-  std::string norm = "auto";  ///< "auto" (batch norm unless the loss forbids it), "batch", "none"
+  DiscriminatorNorm norm = DiscriminatorNorm::automatic;  ///< "auto" (the architecture's default unless the
+                                                         ///< loss forbids batch norm), "batch", "none"
   double dropout = 0.0;       ///< dropout probability after each hidden activation (0 = off)
   bool spectral_norm = false; ///< spectral normalisation of every conv and linear layer (SN-GAN)
-  std::string conditioning = "projection";  ///< conditional: "concat" (label channels), "projection"
-                                            ///< (Miyato & Koyama 2018) or "ac" (auxiliary classifier, AC-GAN)
+  Conditioning conditioning = Conditioning::projection;  ///< conditional: "concat" (label channels), "projection"
+                                                        ///< (Miyato & Koyama 2018) or "ac" (auxiliary classifier)
 };
 
 /// Which generator/discriminator pair to build.
 struct ModelConfig {
-  std::string arch = "dcgan";  ///< registered architecture name
+  std::string arch = "dcgan";  ///< registered architecture name (models' registry; resolved by validate())
   int64_t z_dim = 100;         ///< latent size
   bool conditional = false;    ///< class-conditional pair, labels from the dataset
   int64_t num_classes = 0;     ///< conditional: number of classes (0 = the dataset's, filled in at the start)
@@ -59,7 +104,7 @@ struct ModelConfig {
 
 /// The adversarial objective.
 struct LossConfig {
-  std::string kind = "bce";     ///< registered loss name
+  std::string kind = "bce";     ///< registered loss name (losses' registry; resolved by validate())
   int64_t n_critic = 1;         ///< discriminator steps per generator step
   double gp_lambda = 10.0;      ///< gradient-penalty weight (wgan-gp)
   double label_smoothing = 0.0; ///< one-sided: real target is 1 - label_smoothing (bce, minimax)
@@ -81,7 +126,7 @@ struct AdamConfig {
 struct OptimConfig {
   AdamConfig g;                      ///< generator optimiser
   AdamConfig d;                      ///< discriminator optimiser
-  std::string lr_decay = "none";     ///< "none", or "linear": both rates fall linearly to 0 at train.steps
+  LrDecay lr_decay = LrDecay::none;  ///< "none", or "linear": both rates fall linearly to 0 at train.steps
 };
 
 /// Run length, batch, seed and the cadence of logs, sample grids and checkpoints (in generator steps).
@@ -95,7 +140,7 @@ struct TrainConfig {
   int64_t keep_checkpoints = 3;    ///< step_*.ckpt files kept (latest is kept besides)
   int64_t sample_count = 64;       ///< images in the fixed-latent grid
   int64_t sample_nrow = 8;         ///< images per row of the grid
-  std::string precision = "fp32";  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
+  Precision precision = Precision::fp32;  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
   bool cuda_graph = false;         ///< on CUDA, capture the training step once as a CUDA graph and replay it
   double ema = 0.0;                ///< decay of the generator's exponential moving average (0 = off), e.g. 0.999
   int64_t eval_every = 0;          ///< steps between sample-quality evaluations (FD, KID, precision/recall); 0 = off
@@ -139,8 +184,9 @@ struct ClassifierConfig {
 Config config_from_json(const Json& json);
 Json config_to_json(const Config& config);
 
-/// Checks the combinations that single fields cannot (e.g. batch norm in a WGAN-GP critic).
-void validate_config(const Config& config);
+/// Checks the combinations of fields that need no registry (e.g. train.sample_nrow <= train.sample_count).
+/// Part of validate() (models.hpp), the whole check of a config, which adds the loss's and the architecture's rules.
+void validate_fields(const Config& config);
 
 /// Reads and parses a JSON file; bad JSON is a UsageError with line and column.
 Json read_json_file(const std::string& path);
@@ -156,7 +202,8 @@ bool is_resumable_key(const std::string& dotted_key);
 /// The dotted key of a `KEY=VALUE` assignment.
 std::string override_key(const std::string& assignment);
 
-/// Loads `path` (or the built-in defaults when empty), applies overrides, parses and validates.
+/// Loads `path` (or the built-in defaults when empty), applies overrides, parses and checks the fields
+/// (validate_fields); validate() checks the rest.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
 
 /// The classifier config, read as strictly as the GAN config; `load_classifier_config` applies `--set` overrides.
@@ -166,12 +213,5 @@ ClassifierConfig load_classifier_config(const std::string& path, const std::vect
 
 /// The number of classes the networks are built for: model.num_classes when conditional, else 0.
 int64_t conditional_classes(const Config& config);
-
-/// True for losses whose critic must not use batch norm (its gradient penalty is per sample).
-bool loss_forbids_batch_norm(const std::string& loss_kind);
-
-/// Resolves `model.d.norm`: "auto" means batch norm for conv discriminators under losses that
-/// allow it, none for mlp (the classic MLP GAN has none) and for gradient-penalty critics.
-bool discriminator_batch_norm(const Config& config);
 
 }  // namespace ganpp

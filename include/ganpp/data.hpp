@@ -27,7 +27,7 @@ struct Dataset {
 Dataset load_dataset(const DataConfig& config);
 
 /// Whether `path` is an IDX folder holding the images of `split` ("train" or "test").
-bool has_idx_split(const std::string& path, const std::string& split);
+bool has_idx_split(const std::string& path, DataSplit split);
 
 /// Reads one IDX file (plain or gzip); returns the raw bytes after validating the header against
 /// the expected magic and the file length. `dims` receives the dimension sizes.

@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "ganpp/config.hpp"
 #include "ganpp/json.hpp"
 #include "ganpp/metrics.hpp"
 
@@ -19,7 +20,7 @@ struct EvalRequest {
   std::string images;                 ///< a folder of images (directly or in class subfolders)
   bool floor = false;                 ///< the reference's train split against its test split
   std::string reference;              ///< data path (IDX or image folder); with `checkpoint`, default: the run's data.path
-  std::string reference_split = "train";  ///< IDX folders: the split the reference images come from
+  DataSplit reference_split = DataSplit::train;  ///< IDX folders: the split the reference images come from
   std::string features;               ///< feature network: ganpp classifier file or TorchScript module
   int64_t n = 10000;                  ///< images on each side (fewer when the data has fewer)
   uint64_t seed = 0;                  ///< latents, reference subset and KID subsets

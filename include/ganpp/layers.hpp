@@ -2,8 +2,6 @@
 // conditional networks, and a faster CPU transposed convolution.
 #pragma once
 
-#include <string>
-
 #include <torch/torch.h>
 
 #include "ganpp/models.hpp"
@@ -60,7 +58,7 @@ torch::Tensor concat_label_maps(const torch::Tensor& images, const torch::Tensor
 /// linear layer on the features, "classifier"). Nothing for "concat", whose labels enter at the input.
 class ConditionHeadImpl : public torch::nn::Module {
  public:
-  ConditionHeadImpl(const std::string& conditioning, int64_t classes, int64_t pooled_dim, int64_t feature_dim,
+  ConditionHeadImpl(Conditioning conditioning, int64_t classes, int64_t pooled_dim, int64_t feature_dim,
                     bool spectral_norm);
   /// Completes `out` (score and features set) from the pooled features [B, pooled_dim] and the labels.
   void apply(DiscriminatorOutput& out, const torch::Tensor& pooled, const torch::Tensor& labels);

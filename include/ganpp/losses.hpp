@@ -8,7 +8,6 @@
 #include <torch/torch.h>
 
 #include "ganpp/config.hpp"
-#include "ganpp/models.hpp"
 
 namespace ganpp {
 
@@ -41,10 +40,20 @@ torch::Tensor loss_ebgan_d(const torch::Tensor& real_scores, const torch::Tensor
 torch::Tensor loss_ebgan_g(const torch::Tensor& fake_scores);
 
 // Gradient penalty (Gulrajani et al. 2017): E[(‖∇D(x̂)‖₂ - 1)²], x̂ = εx + (1-ε)G(z), ε ~ U[0,1] per sample.
-// Differentiable in D's parameters (double backward). `epsilon` is [B] or undefined (drawn here). A
-// conditional critic scores x̂ with `labels`, which the fakes were generated for (the real batch's own).
-torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
-                               torch::Tensor epsilon = {}, const torch::Tensor& labels = {});
+// Differentiable in D's parameters (double backward). `epsilon` is [B] or undefined (drawn here). `score`
+// maps images [B, C, H, W] to scores [B].
+torch::Tensor gradient_penalty_of(const std::function<torch::Tensor(const torch::Tensor&)>& score,
+                                  const torch::Tensor& real, const torch::Tensor& fake, torch::Tensor epsilon = {});
+
+/// The gradient penalty of a discriminator `d` (anything with `score(images, labels)`, e.g. DiscriminatorBase,
+/// which lives above this module). A conditional critic scores x̂ with `labels`, which the fakes were generated
+/// for (the real batch's own).
+template <class Discriminator>
+torch::Tensor gradient_penalty(Discriminator& d, const torch::Tensor& real, const torch::Tensor& fake,
+                               torch::Tensor epsilon = {}, const torch::Tensor& labels = {}) {
+  return gradient_penalty_of([&d, &labels](const torch::Tensor& x) { return d.score(x, labels); }, real, fake,
+                             std::move(epsilon));
+}
 
 // Feature matching (Salimans et al. 2016): ‖E[f(x)] - E[f(G(z))]‖₂², f = the discriminator's last hidden
 // features, means over the batch. Added to the generator loss with weight loss.feature_matching.
@@ -54,12 +63,14 @@ torch::Tensor loss_feature_matching(const torch::Tensor& real_features, const to
 // logits against the labels. The critic adds it for real and fake batches, the generator for its fakes.
 torch::Tensor loss_ac(const torch::Tensor& class_logits, const torch::Tensor& labels);
 
-/// One registered `loss.kind`: the critic and generator objectives over raw discriminator outputs.
+/// One registered `loss.kind`: the critic and generator objectives over raw discriminator outputs, and the
+/// properties the rest of the program reads instead of the name.
 struct Loss {
   std::string name;
   std::function<torch::Tensor(const torch::Tensor& real, const torch::Tensor& fake, const LossConfig&)> critic;
   std::function<torch::Tensor(const torch::Tensor& fake, const LossConfig&)> generator;
-  bool gradient_penalty = false;  ///< add loss.gp_lambda * gradient_penalty to the critic loss
+  bool gradient_penalty = false;  ///< add loss.gp_lambda * gradient_penalty to the critic loss; as the penalty is
+                                  ///< per sample, the critic must not use batch norm (it mixes samples)
   bool logits = false;            ///< outputs are logits: D(x), D(G(z)) are logged as probabilities
   bool wasserstein = false;       ///< outputs are critic values whose mean gap estimates the Wasserstein distance
   bool clip_weights = false;      ///< clamp the critic's weights to ±loss.clip after each step (WGAN)
@@ -69,5 +80,9 @@ const std::vector<Loss>& losses();
 
 /// The loss registered as `kind`; throws UsageError listing the registered names otherwise.
 const Loss& find_loss(const std::string& kind);
+
+/// Throws UsageError when the discriminator of `config` breaks a rule of `loss`: batch norm (model.d.norm
+/// "batch") under a gradient penalty, spectral norm under weight clipping. Part of validate() (models.hpp).
+void check_loss(const Loss& loss, const Config& config);
 
 }  // namespace ganpp

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "ganpp/config.hpp"
+#include "ganpp/losses.hpp"
 
 namespace ganpp {
 
@@ -66,20 +67,38 @@ struct Networks {
   std::shared_ptr<DiscriminatorBase> d;
 };
 
-/// One registered architecture: checks the shape it supports, then builds the pair.
+/// One registered architecture: what the rest of the program reads instead of its name, the check of the
+/// shapes it supports, and the builder of the pair.
 struct Architecture {
   std::string name;
+  bool convolutional = true;  ///< conv layers: model.g.upsample, mults, ngf and ndf apply
+  bool d_batch_norm = true;   ///< model.d.norm "auto" gives D batch norm (unless the loss forbids it)
   std::function<void(const ModelConfig&, const NetworkShape&)> check;  ///< throws UsageError
   std::function<Networks(const ModelConfig&, const NetworkShape&)> build;
 };
 
 const std::vector<Architecture>& architectures();
 
+/// The architecture registered as `name`; throws UsageError listing the registered names otherwise.
+const Architecture& find_architecture(const std::string& name);
+
+/// The registry entries a config names, resolved once by validate().
+struct ResolvedConfig {
+  const Architecture& arch;
+  const Loss& loss;
+};
+
+/// The whole check of a config before data is read, and the one entry point for it: the fields
+/// (validate_fields), the loss and its rules (check_loss), the architecture and the shapes it supports.
+/// Throws UsageError; returns the loss and architecture the config names.
+ResolvedConfig validate(const Config& config);
+
+/// Resolves `model.d.norm`: "auto" is the architecture's default (batch norm for conv discriminators, none for
+/// mlp as in the classic MLP GAN) unless the loss has a gradient penalty, which is per sample.
+bool discriminator_batch_norm(const Config& config);
+
 /// The shape `config` describes: data.channels and image_size, the resolved D norm, conditional classes.
 NetworkShape network_shape(const Config& config);
-
-/// Looks up `config.model.arch` and checks that it supports the config, without building anything.
-void check_networks(const Config& config);
 
 /// One line naming the variant the config selects (arch, generator upsampling, conditioning, spectral
 /// norm, output), for --dry-run and the start of training.

@@ -56,11 +56,13 @@ torch::Tensor class_row_labels(int64_t classes, int64_t per_row);
 torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 torch::Tensor lerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 
+/// How a latent walk moves between its points: along the sphere or along the straight line.
+enum class WalkMode { slerp, lerp };
+
 /// Latents of `rows` walks, each through `points` random latents with `steps` frames per segment
-/// (both ends included): [rows * ((points-1)*(steps-1)+1), z_dim], walk after walk. `mode` is "slerp" or
-/// "lerp"; points and steps are at least 2 (c10::Error otherwise: the CLI checks its flags first).
-torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
-                           uint64_t seed);
+/// (both ends included): [rows * ((points-1)*(steps-1)+1), z_dim], walk after walk. Points and steps are at
+/// least 2 (c10::Error otherwise: the CLI checks its flags first).
+torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, WalkMode mode, int64_t z_dim, uint64_t seed);
 
 /// Class weights [frames, num_classes] of a walk through `classes` (indices) with `steps` frames per
 /// segment, both ends included: frame t of the segment a -> b is (1 - t) onehot(a) + t onehot(b). At least two

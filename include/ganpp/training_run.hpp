@@ -140,7 +140,4 @@ class TrainingRun {
 /// data when the config leaves it to the data) and both networks.
 std::string describe_run(Config config);
 
-/// Validates a config before any data is read: architecture, loss and shapes (UsageError with the reason).
-void validate_run_config(const Config& config);
-
 }  // namespace ganpp

@@ -60,7 +60,7 @@ Config bench_config(const BenchOptions& options) {
       json["optim"] = {{"g", adam}, {"d", adam}};
     }
     Config config = config_from_json(json);
-    validate_config(config);
+    validate(config);
     return config;
   }
   std::string names;
@@ -107,7 +107,7 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
               {"d_params", count_parameters(*trainer.networks().d)},
               {"peak_rss_mb", round_to(peak_rss_mb(), 0.1)},
               {"ganpp", ganpp_version()},
-              {"precision", config.train.precision},
+              {"precision", spelling(config.train.precision)},
               {"cuda_graph", config.train.cuda_graph}};
 #ifdef GANPP_CUDA
   // The caching allocator's peaks over the whole run: live tensor bytes, and bytes reserved from the device

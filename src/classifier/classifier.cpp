@@ -45,9 +45,9 @@ void split_data(const ClassifierConfig& config, Dataset& train, Dataset& test, s
     throw RuntimeError("the classifier needs labelled data with at least 2 classes; " + train.source +
                        " has " + (train.labels.defined() ? std::to_string(train.classes.size()) + " class" : "no labels") +
                        " (use an IDX folder with a labels file, or an image folder with one subfolder per class)");
-  if (config.data.split == "train" && has_idx_split(config.data.path, "test")) {
+  if (config.data.split == DataSplit::train && has_idx_split(config.data.path, DataSplit::test)) {
     DataConfig t = config.data;
-    t.split = "test";
+    t.split = DataSplit::test;
     t.limit = 0;
     test = load_dataset(t);
     if (!test.labels.defined())

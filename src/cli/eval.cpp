@@ -15,12 +15,14 @@ namespace {
 
 struct EvalFlags {
   EvalRequest request;
+  std::string reference_split = "train";
   bool json = false;
   DeviceFlags device;
 };
 
 // The flags' combinations, checked before anything is read (UsageError: exit 2).
-void check_flags(const EvalRequest& r) {
+void check_flags(EvalFlags& f) {
+  EvalRequest& r = f.request;
   const int modes = !r.checkpoint.empty() + !r.images.empty() + r.floor;
   if (modes != 1)
     throw UsageError("eval needs exactly one of --checkpoint PATH, --images DIR and --floor");
@@ -30,13 +32,14 @@ void check_flags(const EvalRequest& r) {
                      "pass a TorchScript module that maps images in [-1, 1] to feature vectors");
   if (r.reference.empty() && r.checkpoint.empty())
     throw UsageError(std::string("eval ") + (r.floor ? "--floor" : "--images") + " needs --reference DATA");
-  if (r.reference_split != "train" && r.reference_split != "test")
-    throw UsageError("--reference-split '" + r.reference_split + "' is not valid; choose train or test");
+  const auto split = parse_choice<DataSplit>(f.reference_split);
+  if (!split) throw UsageError("--reference-split '" + f.reference_split + "' is not valid; choose train or test");
+  r.reference_split = *split;
   if (r.n < 10) throw UsageError("--n must be at least 10");
 }
 
 int run_eval(EvalFlags& f) {
-  check_flags(f.request);
+  check_flags(f);
   const torch::Device device = f.device.setup();
   const EvalResult r = evaluate(f.request, device);
   if (f.json) {
@@ -74,7 +77,7 @@ Command add_eval(CLI::App& app) {
   cmd->add_flag("--floor", r.floor, "evaluate the reference's test split against its train split (the real-data floor)");
   cmd->add_option("--reference", r.reference,
                   "real data: IDX folder or image folder (default with --checkpoint: the run's data.path)");
-  cmd->add_option("--reference-split", r.reference_split, "IDX reference: train or test")
+  cmd->add_option("--reference-split", flags->reference_split, "IDX reference: train or test")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "test"}));
   cmd->add_option("--features", r.features,

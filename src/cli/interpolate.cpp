@@ -47,7 +47,7 @@ int run_interpolate(InterpolateFlags& f) {
     z = random_latents(f.rows, loaded.config.model.z_dim, f.seed).repeat_interleave(per_walk, /*dim=*/0);
     labels = weights.repeat({f.rows, 1});
   } else {
-    z = walk_latents(f.rows, f.points, f.steps, f.mode, loaded.config.model.z_dim, f.seed);
+    z = walk_latents(f.rows, f.points, f.steps, f.mode == "lerp" ? WalkMode::lerp : WalkMode::slerp, loaded.config.model.z_dim, f.seed);
     // Conditional models: every frame of a latent walk has one class, --class or walk k's class k mod C.
     if (conditional_classes(loaded.config) > 0) {
       const int64_t cls = f.cls.empty() ? -1 : resolve_class(f.cls, loaded);

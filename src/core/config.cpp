@@ -2,9 +2,10 @@
 #include "ganpp/config.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "ganpp/errors.hpp"
@@ -74,13 +75,15 @@ class ObjectReader {
     if (field.empty() && !allow_empty) throw UsageError("config key '" + full(key) + "' must not be empty");
   }
 
-  void choice(const char* key, std::string& field, const std::vector<std::string>& choices) {
-    std::string value = field;
+  template <class E>
+  void choice(const char* key, E& field) {
+    std::string value = spelling(field);
     string(key, value);
-    if (std::find(choices.begin(), choices.end(), value) == choices.end())
+    const std::optional<E> parsed = parse_choice<E>(value);
+    if (!parsed)
       throw UsageError("config key '" + full(key) + "' = \"" + value + "\" is not valid; choose one of: " +
-                       join(choices));
-    field = value;
+                       join(spellings<E>()));
+    field = *parsed;
   }
 
   void int_list(const char* key, std::vector<int64_t>& field, int64_t min) {
@@ -177,7 +180,7 @@ Json adam_to_json(const AdamConfig& a) {
 
 void read_data(ObjectReader& r, DataConfig& d) {
   r.string("path", d.path);
-  r.choice("split", d.split, {"train", "test"});
+  r.choice("split", d.split);
   r.integer("limit", d.limit, 0);
   r.integer("image_size", d.image_size, 4, 1024);
   r.integer("channels", d.channels, 1, 3);
@@ -185,7 +188,7 @@ void read_data(ObjectReader& r, DataConfig& d) {
 }
 
 Json data_to_json(const DataConfig& d) {
-  return Json{{"path", d.path},         {"split", d.split},       {"limit", d.limit},
+  return Json{{"path", d.path},         {"split", spelling(d.split)},       {"limit", d.limit},
               {"image_size", d.image_size}, {"channels", d.channels}, {"hflip", d.hflip}};
 }
 
@@ -203,6 +206,42 @@ Json load_json_with_overrides(const std::string& path, const std::vector<std::st
 
 }  // namespace
 
+template <>
+const std::vector<std::string>& spellings<DataSplit>() {
+  static const std::vector<std::string> kNames = {"train", "test"};
+  return kNames;
+}
+template <>
+const std::vector<std::string>& spellings<Upsample>() {
+  static const std::vector<std::string> kNames = {"deconv", "nearest", "bilinear"};
+  return kNames;
+}
+template <>
+const std::vector<std::string>& spellings<OutputActivation>() {
+  static const std::vector<std::string> kNames = {"tanh", "sigmoid"};
+  return kNames;
+}
+template <>
+const std::vector<std::string>& spellings<DiscriminatorNorm>() {
+  static const std::vector<std::string> kNames = {"auto", "batch", "none"};
+  return kNames;
+}
+template <>
+const std::vector<std::string>& spellings<Conditioning>() {
+  static const std::vector<std::string> kNames = {"concat", "projection", "ac"};
+  return kNames;
+}
+template <>
+const std::vector<std::string>& spellings<LrDecay>() {
+  static const std::vector<std::string> kNames = {"none", "linear"};
+  return kNames;
+}
+template <>
+const std::vector<std::string>& spellings<Precision>() {
+  static const std::vector<std::string> kNames = {"fp32", "bf16"};
+  return kNames;
+}
+
 Config config_from_json(const Json& json) {
   Config c;
   ObjectReader root(json, "");
@@ -216,8 +255,8 @@ Config config_from_json(const Json& json) {
       g.integer("ngf", c.model.g.ngf, 1, 4096);
       g.int_list("hidden", c.model.g.hidden, 1);
       g.int_list("mults", c.model.g.mults, 1);
-      g.choice("upsample", c.model.g.upsample, {"deconv", "nearest", "bilinear"});
-      g.choice("output", c.model.g.output, {"tanh", "sigmoid"});
+      g.choice("upsample", c.model.g.upsample);
+      g.choice("output", c.model.g.output);
       g.boolean("spectral_norm", c.model.g.spectral_norm);
       g.integer("embed_dim", c.model.g.embed_dim, 0, 100000);
     });
@@ -225,10 +264,10 @@ Config config_from_json(const Json& json) {
       d.integer("ndf", c.model.d.ndf, 1, 4096);
       d.int_list("hidden", c.model.d.hidden, 1);
       d.int_list("mults", c.model.d.mults, 1);
-      d.choice("norm", c.model.d.norm, {"auto", "batch", "none"});
+      d.choice("norm", c.model.d.norm);
       d.real("dropout", c.model.d.dropout, 0.0, 1.0, /*max_inclusive=*/false);
       d.boolean("spectral_norm", c.model.d.spectral_norm);
-      d.choice("conditioning", c.model.d.conditioning, {"concat", "projection", "ac"});
+      d.choice("conditioning", c.model.d.conditioning);
     });
   });
   root.object("loss", [&](ObjectReader& r) {
@@ -244,7 +283,7 @@ Config config_from_json(const Json& json) {
   root.object("optim", [&](ObjectReader& r) {
     r.object("g", [&](ObjectReader& g) { read_adam(g, c.optim.g); });
     r.object("d", [&](ObjectReader& d) { read_adam(d, c.optim.d); });
-    r.choice("lr_decay", c.optim.lr_decay, {"none", "linear"});
+    r.choice("lr_decay", c.optim.lr_decay);
   });
   root.object("train", [&](ObjectReader& r) {
     r.integer("steps", c.train.steps, 1);
@@ -256,7 +295,7 @@ Config config_from_json(const Json& json) {
     r.integer("keep_checkpoints", c.train.keep_checkpoints, 1);
     r.integer("sample_count", c.train.sample_count, 1, 4096);
     r.integer("sample_nrow", c.train.sample_nrow, 1, 4096);
-    r.choice("precision", c.train.precision, {"fp32", "bf16"});
+    r.choice("precision", c.train.precision);
     r.boolean("cuda_graph", c.train.cuda_graph);
     r.real("ema", c.train.ema, 0.0, 1.0, /*max_inclusive=*/false);
     r.integer("eval_every", c.train.eval_every, 0);
@@ -279,18 +318,18 @@ Json config_to_json(const Config& c) {
                  {{"ngf", c.model.g.ngf},
                   {"hidden", c.model.g.hidden},
                   {"mults", c.model.g.mults},
-                  {"upsample", c.model.g.upsample},
-                  {"output", c.model.g.output},
+                  {"upsample", spelling(c.model.g.upsample)},
+                  {"output", spelling(c.model.g.output)},
                   {"spectral_norm", c.model.g.spectral_norm},
                   {"embed_dim", c.model.g.embed_dim}}},
                 {"d",
                  {{"ndf", c.model.d.ndf},
                   {"hidden", c.model.d.hidden},
                   {"mults", c.model.d.mults},
-                  {"norm", c.model.d.norm},
+                  {"norm", spelling(c.model.d.norm)},
                   {"dropout", c.model.d.dropout},
                   {"spectral_norm", c.model.d.spectral_norm},
-                  {"conditioning", c.model.d.conditioning}}}};
+                  {"conditioning", spelling(c.model.d.conditioning)}}}};
   j["loss"] = {{"kind", c.loss.kind},
                {"n_critic", c.loss.n_critic},
                {"gp_lambda", c.loss.gp_lambda},
@@ -299,7 +338,9 @@ Json config_to_json(const Config& c) {
                {"margin", c.loss.margin},
                {"ac_weight", c.loss.ac_weight},
                {"feature_matching", c.loss.feature_matching}};
-  j["optim"] = {{"g", adam_to_json(c.optim.g)}, {"d", adam_to_json(c.optim.d)}, {"lr_decay", c.optim.lr_decay}};
+  j["optim"] = {{"g", adam_to_json(c.optim.g)},
+                {"d", adam_to_json(c.optim.d)},
+                {"lr_decay", spelling(c.optim.lr_decay)}};
   j["train"] = {{"steps", c.train.steps},
                 {"batch_size", c.train.batch_size},
                 {"seed", c.train.seed},
@@ -309,7 +350,7 @@ Json config_to_json(const Config& c) {
                 {"keep_checkpoints", c.train.keep_checkpoints},
                 {"sample_count", c.train.sample_count},
                 {"sample_nrow", c.train.sample_nrow},
-                {"precision", c.train.precision},
+                {"precision", spelling(c.train.precision)},
                 {"cuda_graph", c.train.cuda_graph},
                 {"ema", c.train.ema},
                 {"eval_every", c.train.eval_every},
@@ -362,24 +403,8 @@ ClassifierConfig load_classifier_config(const std::string& path, const std::vect
 
 int64_t conditional_classes(const Config& c) { return c.model.conditional ? c.model.num_classes : 0; }
 
-bool loss_forbids_batch_norm(const std::string& loss_kind) { return loss_kind == "wgan-gp"; }
-
-bool discriminator_batch_norm(const Config& c) {
-  if (c.model.d.norm != "auto") return c.model.d.norm == "batch";
-  return c.model.arch != "mlp" && !loss_forbids_batch_norm(c.loss.kind);
-}
-
-void validate_config(const Config& c) {
+void validate_fields(const Config& c) {
   validate_channels(c.data);
-  if (c.model.d.norm == "batch" && loss_forbids_batch_norm(c.loss.kind))
-    throw UsageError("config key 'model.d.norm' = \"batch\" cannot be used with loss.kind \"" + c.loss.kind +
-                     "\": the gradient penalty is computed per sample, and batch norm mixes samples in a batch; "
-                     "use \"auto\" or \"none\"");
-  if (c.model.d.spectral_norm && c.loss.kind == "wgan")
-    throw UsageError("config key 'model.d.spectral_norm' = true cannot be used with loss.kind \"wgan\": weight "
-                     "clipping would clamp the unnormalised weights, which spectral normalisation rescales anyway, "
-                     "so the critic would have two Lipschitz constraints and clipping none of its effect; use "
-                     "loss.kind \"hinge\" or \"wgan-gp\" with spectral norm");
   if (c.model.conditional && c.model.num_classes == 1)
     throw UsageError("config key 'model.num_classes' = 1: a conditional GAN needs at least 2 classes (0 = the "
                      "dataset's number of classes)");
@@ -465,7 +490,7 @@ bool is_resumable_key(const std::string& key) {
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
   Config config = config_from_json(load_json_with_overrides(path, overrides));
-  validate_config(config);
+  validate_fields(config);
   return config;
 }
 

@@ -16,6 +16,9 @@ namespace {
 
 constexpr uint64_t kReferenceStream = 0x52454653ULL;  // random_subset's draws, apart from every other stream
 
+// MNIST-style sets name their test files "t10k".
+std::string idx_prefix(DataSplit split) { return split == DataSplit::train ? "train" : "t10k"; }
+
 // The IDX file of `kind` ("images" or "labels") for a split, under the names MNIST-style sets use.
 std::string find_idx(const fs::path& dir, const std::string& prefix, const std::string& kind) {
   const std::string dims = kind == "images" ? "idx3" : "idx1";
@@ -29,7 +32,7 @@ std::string find_idx(const fs::path& dir, const std::string& prefix, const std::
 
 Dataset load_idx_folder(const DataConfig& config, const std::string& images_path) {
   const fs::path dir(config.path);
-  const std::string prefix = config.split == "train" ? "train" : "t10k";
+  const std::string prefix = idx_prefix(config.split);
   std::vector<int64_t> dims;
   std::vector<uint8_t> pixels = read_idx_file(images_path, 3, dims);
   int64_t n = dims[0];
@@ -71,8 +74,8 @@ Dataset load_idx_folder(const DataConfig& config, const std::string& images_path
 
 }  // namespace
 
-bool has_idx_split(const std::string& path, const std::string& split) {
-  return fs::is_directory(path) && !find_idx(fs::path(path), split == "train" ? "train" : "t10k", "images").empty();
+bool has_idx_split(const std::string& path, DataSplit split) {
+  return fs::is_directory(path) && !find_idx(fs::path(path), idx_prefix(split), "images").empty();
 }
 
 Dataset load_dataset(const DataConfig& config) {
@@ -82,12 +85,13 @@ Dataset load_dataset(const DataConfig& config) {
                        (config.path.rfind("/usr/share/datasets/", 0) == 0 ? " (Debian: apt-get install dataset-fashion-mnist)" : ""));
   if (!fs::is_directory(dir))
     throw RuntimeError("data.path '" + config.path + "' is not a folder; point it at an IDX folder or an image folder");
-  const std::string prefix = config.split == "train" ? "train" : "t10k";
+  const std::string prefix = idx_prefix(config.split);
   const std::string images = find_idx(dir, prefix, "images");
   if (!images.empty()) return load_idx_folder(config, images);
-  if (!find_idx(dir, config.split == "train" ? "t10k" : "train", "images").empty())
+  const DataSplit other = config.split == DataSplit::train ? DataSplit::test : DataSplit::train;
+  if (!find_idx(dir, idx_prefix(other), "images").empty())
     throw RuntimeError("IDX folder '" + config.path + "' has no " + prefix + "-images-idx3-ubyte[.gz] for data.split '" +
-                       config.split + "'");
+                       spelling(config.split) + "'");
   return load_image_folder(config);
 }
 

@@ -11,7 +11,7 @@ namespace {
 
 constexpr uint64_t kFloorTestStream = 0x464C5254ULL;
 
-Dataset load_reference(const std::string& path, const std::string& split, int64_t size, int64_t channels) {
+Dataset load_reference(const std::string& path, DataSplit split, int64_t size, int64_t channels) {
   DataConfig data;
   data.path = path;
   data.split = split;
@@ -66,8 +66,6 @@ EvalResult evaluate(const EvalRequest& r, torch::Device device) {
               "evaluate: a request names exactly one of checkpoint, images and floor");
   TORCH_CHECK(!r.features.empty(), "evaluate: a request needs a feature network");
   TORCH_CHECK(!r.reference.empty() || !r.checkpoint.empty(), "evaluate: images and floor requests need a reference");
-  TORCH_CHECK(r.reference_split == "train" || r.reference_split == "test",
-              "evaluate: reference_split must be train or test, not '", r.reference_split, "'");
   TORCH_CHECK(r.n >= 10, "evaluate: n must be at least 10");
   FeatureNet net = load_feature_net(r.features, device);
   EvalResult out;
@@ -102,7 +100,7 @@ EvalResult evaluate(const EvalRequest& r, torch::Device device) {
     probe_image_folder(r.images, size, channels);
     if (net.channels != 0) channels = net.channels;  // stb converts RGB to gray and gray to RGB on load
     check_feature_input(net, size, channels, "the images in '" + r.images + "'");
-    const Dataset images = load_reference(r.images, "train", size, channels);
+    const Dataset images = load_reference(r.images, DataSplit::train, size, channels);
     fake = random_subset(images.images, r.n, r.seed);
     out.subject = std::to_string(fake.size(0)) + " images of " + r.images;
     const Dataset data = load_reference(r.reference, r.reference_split, size, channels);
@@ -112,11 +110,11 @@ EvalResult evaluate(const EvalRequest& r, torch::Device device) {
     if (net.image_size == 0 || net.channels == 0)
       throw RuntimeError("--floor needs a feature network that states its image size: " + net.description +
                          " has no integer attributes image_size and channels");
-    if (!has_idx_split(r.reference, "train") || !has_idx_split(r.reference, "test"))
+    if (!has_idx_split(r.reference, DataSplit::train) || !has_idx_split(r.reference, DataSplit::test))
       throw RuntimeError("--floor compares the train split of an IDX folder with its test split; '" + r.reference +
                          "' is not an IDX folder with both train-* and t10k-* images");
-    const Dataset train = load_reference(r.reference, "train", net.image_size, net.channels);
-    const Dataset test = load_reference(r.reference, "test", net.image_size, net.channels);
+    const Dataset train = load_reference(r.reference, DataSplit::train, net.image_size, net.channels);
+    const Dataset test = load_reference(r.reference, DataSplit::test, net.image_size, net.channels);
     real = random_subset(train.images, r.n, r.seed);
     fake = random_subset(test.images, r.n, r.seed ^ kFloorTestStream);
     out.reference = describe(train, real.size(0));

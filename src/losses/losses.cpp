@@ -44,14 +44,14 @@ torch::Tensor loss_ebgan_d(const torch::Tensor& real_scores, const torch::Tensor
 
 torch::Tensor loss_ebgan_g(const torch::Tensor& fake_scores) { return F::softplus(fake_scores).mean(); }
 
-torch::Tensor gradient_penalty(DiscriminatorBase& d, const torch::Tensor& real, const torch::Tensor& fake,
-                               torch::Tensor epsilon, const torch::Tensor& labels) {
+torch::Tensor gradient_penalty_of(const std::function<torch::Tensor(const torch::Tensor&)>& score,
+                                  const torch::Tensor& real, const torch::Tensor& fake, torch::Tensor epsilon) {
   // In fp32 even under bf16 autocast: the squared gradient norms overflow or lose all precision in bf16.
   AutocastGuard fp32(real.device(), /*enabled=*/false);
   if (!epsilon.defined()) epsilon = torch::rand({real.size(0)}, real.options());
   const auto eps = epsilon.view({-1, 1, 1, 1});
   const auto mixed = (eps * real.to(torch::kFloat32) + (1 - eps) * fake.detach().to(torch::kFloat32)).requires_grad_(true);
-  const auto grad = torch::autograd::grad({d.score(mixed, labels).sum()}, {mixed}, /*grad_outputs=*/{},
+  const auto grad = torch::autograd::grad({score(mixed).sum()}, {mixed}, /*grad_outputs=*/{},
                                           /*retain_graph=*/true, /*create_graph=*/true)[0];
   return (grad.flatten(1).norm(2, /*dim=*/1) - 1).pow(2).mean();
 }
@@ -104,6 +104,18 @@ const Loss& find_loss(const std::string& kind) {
   std::string list;
   for (const auto& loss : losses()) list += (list.empty() ? "" : ", ") + loss.name;
   throw UsageError("config key 'loss.kind' = \"" + kind + "\" is not a registered loss; choose one of: " + list);
+}
+
+void check_loss(const Loss& loss, const Config& c) {
+  if (c.model.d.norm == DiscriminatorNorm::batch && loss.gradient_penalty)
+    throw UsageError("config key 'model.d.norm' = \"batch\" cannot be used with loss.kind \"" + loss.name +
+                     "\": the gradient penalty is computed per sample, and batch norm mixes samples in a batch; "
+                     "use \"auto\" or \"none\"");
+  if (c.model.d.spectral_norm && loss.clip_weights)
+    throw UsageError("config key 'model.d.spectral_norm' = true cannot be used with loss.kind \"" + loss.name +
+                     "\": weight clipping would clamp the unnormalised weights, which spectral normalisation "
+                     "rescales anyway, so the critic would have two Lipschitz constraints and clipping none of its "
+                     "effect; use loss.kind \"hinge\" or \"wgan-gp\" with spectral norm");
 }
 
 }  // namespace ganpp

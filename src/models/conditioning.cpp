@@ -43,13 +43,13 @@ torch::Tensor concat_label_maps(const torch::Tensor& images, const torch::Tensor
   return torch::cat({images, maps}, 1);
 }
 
-ConditionHeadImpl::ConditionHeadImpl(const std::string& conditioning, int64_t classes, int64_t pooled_dim,
+ConditionHeadImpl::ConditionHeadImpl(Conditioning conditioning, int64_t classes, int64_t pooled_dim,
                                      int64_t feature_dim, bool spectral_norm) {
-  if (conditioning == "projection") {
+  if (conditioning == Conditioning::projection) {
     projection_ = register_module("projection", nn::Embedding(classes, pooled_dim));
     torch::NoGradGuard no_grad;
     projection_->weight.normal_(0.0, 0.02);  // starts near the unconditional score
-  } else if (conditioning == "ac") {
+  } else if (conditioning == Conditioning::ac) {
     classifier_ = register_module(
         "classifier", nn::Sequential(maybe_spectral_norm(nn::Linear(feature_dim, classes), spectral_norm)));
   }

@@ -58,7 +58,7 @@ void dcgan_init(nn::Module& module) {
 class DcganGenerator : public GeneratorBase {
  public:
   DcganGenerator(const ModelConfig& model, const NetworkShape& shape)
-      : GeneratorBase("DcganGenerator", model.g.output == "sigmoid"), sn_(model.g.spectral_norm),
+      : GeneratorBase("DcganGenerator", model.g.output == OutputActivation::sigmoid), sn_(model.g.spectral_norm),
         upsample_(model.g.upsample) {
     const std::vector<int64_t> mults = mults_of(model.g.mults, shape.image_size, /*generator=*/true);
     int64_t in = model.z_dim;
@@ -76,7 +76,7 @@ class DcganGenerator : public GeneratorBase {
       add_norm_relu(next);
       width = next;
     }
-    add_stage(width, shape.channels, /*bias=*/upsample_ != "deconv");
+    add_stage(width, shape.channels, /*bias=*/upsample_ != Upsample::deconv);
     if (sigmoid_output())
       net_->push_back(nn::Sigmoid());
     else
@@ -110,9 +110,9 @@ class DcganGenerator : public GeneratorBase {
   }
   // Doubles the resolution: a stride-2 transposed conv, or upsampling and a 3x3 conv.
   void add_stage(int64_t in, int64_t out, bool bias) {
-    if (upsample_ == "deconv") return add_deconv(in, out, /*kernel=*/4, /*stride=*/2, /*padding=*/1);
+    if (upsample_ == Upsample::deconv) return add_deconv(in, out, /*kernel=*/4, /*stride=*/2, /*padding=*/1);
     auto up = nn::UpsampleOptions().scale_factor(std::vector<double>{2.0, 2.0});
-    if (upsample_ == "bilinear")
+    if (upsample_ == Upsample::bilinear)
       up.mode(torch::kBilinear).align_corners(false);
     else
       up.mode(torch::kNearest);
@@ -125,7 +125,7 @@ class DcganGenerator : public GeneratorBase {
   }
 
   bool sn_;
-  std::string upsample_;
+  Upsample upsample_;
   std::vector<int64_t> paddings_;  ///< padding of each plain transposed convolution, in order
   LabelInput labels_{nullptr};
   nn::Sequential net_;
@@ -135,7 +135,7 @@ class DcganDiscriminator : public DiscriminatorBase {
  public:
   DcganDiscriminator(const ModelConfig& model, const NetworkShape& shape)
       : DiscriminatorBase("DcganDiscriminator"), dropout_(model.d.dropout), classes_(shape.classes),
-        concat_(shape.classes > 0 && model.d.conditioning == "concat") {
+        concat_(shape.classes > 0 && model.d.conditioning == Conditioning::concat) {
     const bool sn = model.d.spectral_norm;
     const std::vector<int64_t> mults = mults_of(model.d.mults, shape.image_size, /*generator=*/false);
     int64_t width = model.d.ndf * mults.front();

@@ -13,7 +13,7 @@ namespace {
 class MlpGenerator : public GeneratorBase {
  public:
   MlpGenerator(const ModelConfig& model, const NetworkShape& shape)
-      : GeneratorBase("MlpGenerator", model.g.output == "sigmoid"),
+      : GeneratorBase("MlpGenerator", model.g.output == OutputActivation::sigmoid),
         shape_({-1, shape.channels, shape.image_size, shape.image_size}) {
     const bool sn = model.g.spectral_norm;
     int64_t in = model.z_dim;
@@ -47,7 +47,7 @@ class MlpDiscriminator : public DiscriminatorBase {
  public:
   MlpDiscriminator(const ModelConfig& model, const NetworkShape& shape)
       : DiscriminatorBase("MlpDiscriminator"), classes_(shape.classes),
-        concat_(shape.classes > 0 && model.d.conditioning == "concat") {
+        concat_(shape.classes > 0 && model.d.conditioning == Conditioning::concat) {
     const bool sn = model.d.spectral_norm;
     int64_t in = shape.channels * shape.image_size * shape.image_size + (concat_ ? classes_ : 0);
     for (const int64_t width : model.d.hidden) {
@@ -87,7 +87,7 @@ class MlpDiscriminator : public DiscriminatorBase {
 void check_mlp(const ModelConfig& model, const NetworkShape& shape) {
   if (model.g.hidden.empty() || model.d.hidden.empty())
     throw UsageError("config keys 'model.g.hidden' and 'model.d.hidden' must list at least one layer for arch mlp");
-  if (!model.g.mults.empty() || !model.d.mults.empty() || model.g.upsample != "deconv")
+  if (!model.g.mults.empty() || !model.d.mults.empty() || model.g.upsample != Upsample::deconv)
     throw UsageError("config keys 'model.g.mults', 'model.d.mults' and 'model.g.upsample' shape conv layers and do "
                      "not apply to arch mlp; set its layer sizes with model.g.hidden and model.d.hidden");
 }

@@ -109,18 +109,16 @@ torch::Tensor class_walk_weights(const std::vector<int64_t>& classes, int64_t nu
   return torch::cat(frames);
 }
 
-torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, const std::string& mode, int64_t z_dim,
-                           uint64_t seed) {
+torch::Tensor walk_latents(int64_t rows, int64_t points, int64_t steps, WalkMode mode, int64_t z_dim, uint64_t seed) {
   TORCH_CHECK(points >= 2, "walk_latents: a walk needs at least 2 points");
   TORCH_CHECK(steps >= 2, "walk_latents: a segment needs at least 2 steps (both ends)");
-  TORCH_CHECK(mode == "slerp" || mode == "lerp", "walk_latents: mode '", mode, "' is neither slerp nor lerp");
   const auto anchors = random_latents(rows * points, z_dim, seed).view({rows, points, z_dim});
   std::vector<torch::Tensor> frames;
   for (int64_t s = 0; s < points - 1; ++s) {
     const auto a = anchors.select(1, s), b = anchors.select(1, s + 1);
     for (int64_t k = (s == 0 ? 0 : 1); k < steps; ++k) {
       const double t = static_cast<double>(k) / (steps - 1);
-      frames.push_back(mode == "slerp" ? slerp(a, b, t) : lerp(a, b, t));
+      frames.push_back(mode == WalkMode::slerp ? slerp(a, b, t) : lerp(a, b, t));
     }
   }
   return torch::stack(frames, /*dim=*/1).reshape({rows * walk_frames(points, steps), z_dim});

@@ -65,8 +65,8 @@ void clip_grads(torch::nn::Module& module, const AdamConfig& c, const torch::Ten
 }
 
 // The learning rate of step `step` (0-based) under optim.lr_decay.
-double scheduled_lr(double base, const std::string& decay, int64_t step, int64_t steps) {
-  if (decay == "linear") return base * (1.0 - static_cast<double>(step) / static_cast<double>(steps));
+double scheduled_lr(double base, LrDecay decay, int64_t step, int64_t steps) {
+  if (decay == LrDecay::linear) return base * (1.0 - static_cast<double>(step) / static_cast<double>(steps));
   return base;
 }
 
@@ -90,7 +90,7 @@ torch::Tensor grid_labels(const Config& config, torch::Device device) {
 }  // namespace
 
 Trainer::Trainer(const Config& config, torch::Device device)
-    : config_(config), loss_(find_loss(config.loss.kind)), device_(device) {
+    : config_(config), loss_(validate(config).loss), device_(device) {
   seed_all(config_.train.seed);
   // cuDNN picks the fastest kernels for the (fixed) batch shapes after timing them once.
   if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
@@ -216,9 +216,9 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
 StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   const auto opts = torch::TensorOptions().device(device_);
   const int64_t batch = reals.front().images.size(0);
-  const bool bf16 = config_.train.precision == "bf16";
+  const bool bf16 = config_.train.precision == Precision::bf16;
   const bool conditional = config_.model.conditional;
-  const bool ac = conditional && config_.model.d.conditioning == "ac";
+  const bool ac = conditional && config_.model.d.conditioning == Conditioning::ac;
   const double fm = config_.loss.feature_matching;
   // With one critic step, the generator step reuses that step's fakes (as the reference DCGAN does).
   const bool reuse_fake = reals.size() == 1;

@@ -60,13 +60,8 @@ void check_resumable(const std::vector<std::string>& overrides) {
 
 }  // namespace
 
-void validate_run_config(const Config& config) {
-  find_loss(config.loss.kind);
-  check_networks(config);  // rejects unknown architectures and unsupported shapes before data is read
-}
-
 std::string describe_run(Config config) {
-  validate_run_config(config);
+  validate(config);
   // A conditional model's class count comes from the data, read only for that.
   if (config.model.conditional && config.model.num_classes == 0) resolve_classes(config, load_dataset(config.data));
   const Networks nets = build_networks(config);
@@ -93,7 +88,7 @@ TrainingRun::~TrainingRun() = default;
 
 std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string& out_dir,
                                                 const RunOptions& options) {
-  validate_run_config(config);
+  validate(config);
   Trainer::check_supported(config, options.device);
   check_out_dir(out_dir);
   Dataset data = load_dataset(config.data);
@@ -113,8 +108,7 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
   Json json = config_to_json(checkpoint.config());
   for (const auto& s : overrides) apply_override(json, s);
   Config config = config_from_json(json);
-  validate_config(config);
-  validate_run_config(config);
+  validate(config);
   Trainer::check_supported(config, options.device);
   const int64_t step = checkpoint.state().step;
   if (step >= config.train.steps) {
