@@ -49,7 +49,8 @@ void write_maybe_gz(const std::string& path, const std::string& bytes, bool gzip
 void write_idx_dataset(const std::string& dir, int64_t n, int64_t size, int64_t classes, bool gzip, uint64_t seed) {
   fs::create_directories(dir);
   for (const std::string prefix : {"train", "t10k"}) {
-    std::string images = std::string("\0\0\x08\x03", 4) + be32(uint32_t(n)) + be32(uint32_t(size)) + be32(uint32_t(size));
+    std::string images = std::string("\0\0\x08\x03", 4) + be32(uint32_t(n)) + be32(uint32_t(size)) +
+                         be32(uint32_t(size));
     std::string labels = std::string("\0\0\x08\x01", 4) + be32(uint32_t(n));
     for (int64_t i = 0; i < n; ++i) {
       const int64_t label = (i + static_cast<int64_t>(seed)) % classes;
@@ -77,8 +78,8 @@ void write_image_folder(const std::string& dir, const std::vector<std::string>& 
       for (int y = 0; y < size; ++y)
         for (int x = 0; x < size; ++x)
           for (int ch = 0; ch < channels; ++ch)
-            pixels[(static_cast<size_t>(y) * size + x) * channels + ch] =
-                static_cast<unsigned char>((x * 7 + y * 3 + ch * 50 + static_cast<int>(c) * 60 + i * 11) % 256);
+            pixels[(static_cast<size_t>(y) * size + x) * channels + ch] = static_cast<unsigned char>(
+                (x * 7 + y * 3 + ch * 50 + static_cast<int>(c) * 60 + i * 11) % 256);
       char name[32];
       std::snprintf(name, sizeof(name), "img_%03d.png", i);
       stbi_write_png((folder / name).c_str(), size, size, channels, pixels.data(), size * channels);

@@ -80,8 +80,8 @@ TEST(BenchTest, WorkloadsHaveTheReferenceLayers) {
   const TempDir tmp("bench-layers");
   const std::string err = tmp.path + "/stderr.txt";
   int code = 0;
-  const std::string out =
-      capture(python + " '" + source_path("scripts/bench_reference.py") + "' --layers 2>'" + err + "'", code);
+  const std::string out = capture(
+      python + " '" + source_path("scripts/bench_reference.py") + "' --layers 2>'" + err + "'", code);
   ASSERT_EQ(code, 0) << "scripts/bench_reference.py --layers failed:\n" << slurp(err);
   const Json reference = Json::parse(out);
   ASSERT_EQ(reference.size(), bench_workloads().size());
@@ -131,8 +131,8 @@ TEST(BenchTest, WorkloadsMatchTheReferenceParameterCounts) {
 }
 
 TEST(BenchTest, OneStepPrintsValidJsonWithTheReferenceFields) {
-  for (const auto& [name, d_params] : std::vector<std::pair<std::string, int64_t>>{{"dcgan28-bce", 138624},
-                                                                                   {"dcgan28-wgangp", 138368}}) {
+  for (const auto& [name, d_params] :
+       std::vector<std::pair<std::string, int64_t>>{{"dcgan28-bce", 138624}, {"dcgan28-wgangp", 138368}}) {
     const auto r = run_ganpp({"bench", "--workload", name, "--steps", "1", "--warmup", "0", "--threads", "1"});
     ASSERT_EQ(r.code, 0) << r.err;
     const Json j = Json::parse(r.out);

@@ -41,8 +41,9 @@ TEST(CheckpointTest, ComponentsAddSectionsAndReadersFindOptionalOnesMissing) {
   ASSERT_TRUE(augment->try_read("p", p));
   EXPECT_DOUBLE_EQ(p.toDouble(), 0.25);
   EXPECT_EQ(reader.find_section("data_fingerprint"), nullptr);
-  const std::string message =
-      error_of<RuntimeError>([&] { reader.section("data_fingerprint", "the data's fingerprint"); });
+  const std::string message = error_of<RuntimeError>([&] {
+    reader.section("data_fingerprint", "the data's fingerprint");
+  });
   EXPECT_TRUE(contains(message, "has no 'data_fingerprint' section (the data's fingerprint)")) << message;
   Trainer b(tiny_config("dcgan"), torch::kCPU);
   b.load(reader);  // the extra section is no obstacle to the ones a trainer reads

@@ -78,7 +78,8 @@ TEST_F(CliTest, ConfigErrorsNameFileKeyAndPlace) {
   expect_error(run_ganpp({"train", "--dry-run", "--set", "loss.kind=wgan-gp", "--set", "model.d.norm=batch"}), 2,
                {"model.d.norm", "wgan-gp"});
   expect_error(run_ganpp({"train", "--dry-run", "--set", "model.arch=resnet"}), 2, {"'model.arch'", "mlp", "dcgan"});
-  expect_error(run_ganpp({"train", "--dry-run", "--set", "data.image_size=48"}), 2, {"data.image_size", "power of two"});
+  expect_error(run_ganpp({"train", "--dry-run", "--set", "data.image_size=48"}), 2,
+               {"data.image_size", "power of two"});
   expect_error(run_ganpp({"train", "--dry-run", "--set", "steps"}), 2, {"KEY=VALUE"});
   fs::remove_all(dir);
 }
@@ -123,13 +124,13 @@ TEST_F(CliTest, RunDirectoryHasTheDocumentedLayout) {
   for (const std::string f : {"config.json", "log.jsonl", "samples/step_000003.png", "checkpoints/step_000003.ckpt",
                               "checkpoints/latest.ckpt"})
     EXPECT_TRUE(fs::exists(run_ + "/" + f)) << f;
-  for (const auto& e : fs::recursive_directory_iterator(run_))
-    EXPECT_NE(e.path().extension(), ".tmp") << e.path();
+  for (const auto& e : fs::recursive_directory_iterator(run_)) EXPECT_NE(e.path().extension(), ".tmp") << e.path();
   const auto config = ganpp::Json::parse(slurp(run_ + "/config.json"));
   EXPECT_EQ(config["train"]["steps"], 3);
   EXPECT_TRUE(config["run"].contains("libtorch_version"));
   const auto log = slurp(run_ + "/log.jsonl");
-  for (const std::string key : {"\"step\":3", "\"epoch\"", "\"loss_d\"", "\"loss_g\"", "\"d_real\"", "\"images_per_s\""})
+  for (const std::string key :
+       {"\"step\":3", "\"epoch\"", "\"loss_d\"", "\"loss_g\"", "\"d_real\"", "\"images_per_s\""})
     EXPECT_TRUE(contains(log, key)) << key << " in " << log;
 }
 
@@ -188,8 +189,8 @@ TEST_F(CliTest, SampleWritesGridAndFiles) {
 
 TEST_F(CliTest, InterpolateWritesStripAndFrames) {
   const std::string dir = temp_dir("cli-interp");
-  const auto r = run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/walk.png", "--points", "3",
-                            "--steps", "4", "--rows", "2", "--mode", "lerp", "--frames", dir + "/frames"});
+  const auto r = run_ganpp({"interpolate", "--checkpoint", run_, "--out", dir + "/walk.png", "--points", "3", "--steps",
+                            "4", "--rows", "2", "--mode", "lerp", "--frames", dir + "/frames"});
   ASSERT_EQ(r.code, 0) << r.err;
   int w = 0, h = 0, c = 0;
   stbi_uc* px = stbi_load((dir + "/walk.png").c_str(), &w, &h, &c, 0);
@@ -239,7 +240,7 @@ TEST_F(CliTest, InterpolateWritesAnAnimatedGifOfAllWalks) {
   GifFileType* gif = DGifOpenFileName((dir + "/anim.gif").c_str(), &error);
   ASSERT_NE(gif, nullptr) << GifErrorString(error);
   ASSERT_EQ(DGifSlurp(gif), GIF_OK);
-  EXPECT_EQ(gif->ImageCount, 7);  // (points-1)*(steps-1)+1 frames
+  EXPECT_EQ(gif->ImageCount, 7);       // (points-1)*(steps-1)+1 frames
   EXPECT_EQ(gif->SWidth, 2 * 18 + 2);  // 3 walks tiled 2 per row
   EXPECT_EQ(gif->SHeight, 2 * 18 + 2);
   GraphicsControlBlock gcb;
@@ -267,9 +268,9 @@ TEST_F(CliTest, TrainingPrintsSetupAndPlainProgressLinesWithoutATerminal) {
   const auto r = run_ganpp(with_tiny({"train", "--out", dir + "/run", "--set", "train.steps=4", "--set",
                                       "train.log_every=2", "--no-progress"}));
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const std::string& part : std::vector<std::string>{"device: cpu (1 threads)", "classes: 0, 1, 2", "G ", "parameters",
-                                 "run directory: " + dir + "/run", "step 2/4", "step 4/4", "ETA", "grad D",
-                                 "diversity"})
+  for (const std::string& part :
+       std::vector<std::string>{"device: cpu (1 threads)", "classes: 0, 1, 2", "G ", "parameters",
+                                "run directory: " + dir + "/run", "step 2/4", "step 4/4", "ETA", "grad D", "diversity"})
     EXPECT_TRUE(contains(r.out, part)) << part << " in:\n" << r.out;
   EXPECT_FALSE(contains(r.err, "\r")) << "no in-place redraws without a terminal";
   fs::remove_all(dir);

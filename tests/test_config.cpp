@@ -14,9 +14,9 @@
 namespace ganpp {
 namespace {
 
-using test::TempDir;
 using test::contains;
 using test::error_of;
+using test::TempDir;
 
 std::string parse_error(const std::string& json_text) {
   const Json j = Json::parse(json_text);
@@ -327,7 +327,8 @@ TEST(ConfigTest, ResumableKeys) {
   for (const char* key : {"train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
                           "train.keep_checkpoints", "train.eval_every", "train.cuda_graph"})
     EXPECT_TRUE(is_resumable_key(key)) << key;
-  for (const char* key : {"train.batch_size", "train.seed", "model.z_dim", "loss.kind", "data.path", "steps", "train.precision", ""})
+  for (const char* key :
+       {"train.batch_size", "train.seed", "model.z_dim", "loss.kind", "data.path", "steps", "train.precision", ""})
     EXPECT_FALSE(is_resumable_key(key)) << key;
 }
 

@@ -35,7 +35,7 @@ TEST_P(ShippedConfigTest, ParsesHasDataAndTrainsTwoSteps) {
   const Config config = load_config(file, {});
   // Relative data paths are relative to the repository root, where scripts/demo.sh runs.
   const fs::path data = fs::path(config.data.path).is_absolute() ? fs::path(config.data.path)
-                                                                  : fs::path(source_path(config.data.path));
+                                                                 : fs::path(source_path(config.data.path));
   EXPECT_TRUE(fs::is_directory(data)) << GetParam() << ": data.path " << data << " does not exist after setup";
 
   // Two steps on tiny data of the config's own shape (the model and loss are the config's own).
@@ -44,7 +44,8 @@ TEST_P(ShippedConfigTest, ParsesHasDataAndTrainsTwoSteps) {
   if (config.data.channels == 1)
     write_idx_dataset(root + "/data", 16, size, 4);
   else
-    write_image_folder(root + "/data", {"a", "b"}, 8, static_cast<int>(size) + 4, static_cast<int>(config.data.channels));
+    write_image_folder(root + "/data", {"a", "b"}, 8, static_cast<int>(size) + 4,
+                       static_cast<int>(config.data.channels));
   const auto r = run_ganpp({"train", "--config", file, "--out", root + "/run", "--threads", "2", "--set",
                             "data.path=" + root + "/data", "--set", "train.steps=2", "--set", "train.batch_size=4"});
   ASSERT_EQ(r.code, 0) << r.err;

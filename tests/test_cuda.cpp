@@ -17,8 +17,8 @@ namespace {
 
 const torch::Device kCuda(torch::kCUDA, 0);
 
-#define REQUIRE_CUDA_GRAPHS()                                                      \
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";              \
+#define REQUIRE_CUDA_GRAPHS()                                         \
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"; \
   if (!cuda_graphs_available()) GTEST_SKIP() << "this LibTorch has no fused Adam"
 
 void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what, double rtol = 1e-4,
@@ -156,10 +156,12 @@ TEST(CudaTest, FusedAdamStateSurvivesACheckpoint) {
 TEST(CudaTest, GraphedFunctionRunsOtherShapesEagerly) {
   REQUIRE_CUDA_GRAPHS();
   int64_t calls = 0;
-  GraphedFunction twice([&calls](const std::vector<torch::Tensor>& in) {
-    ++calls;
-    return std::vector<torch::Tensor>{in[0] * 2};
-  }, kCuda, /*eager_calls=*/1);
+  GraphedFunction twice(
+      [&calls](const std::vector<torch::Tensor>& in) {
+        ++calls;
+        return std::vector<torch::Tensor>{in[0] * 2};
+      },
+      kCuda, /*eager_calls=*/1);
   const auto x = torch::arange(4, torch::TensorOptions().dtype(torch::kFloat32).device(kCuda));
   expect_close(twice({x})[0], x * 2, "eager call");
   EXPECT_FALSE(twice.captured());

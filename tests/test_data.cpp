@@ -17,9 +17,9 @@ namespace fs = std::filesystem;
 namespace ganpp {
 namespace {
 
-using test::TempDir;
 using test::contains;
 using test::error_of;
+using test::TempDir;
 
 DataConfig data_config(const std::string& path, int64_t size = 28, int64_t channels = 1) {
   DataConfig c;
@@ -232,8 +232,7 @@ TEST_F(DataTest, ImageFolderSameSizeKeepsPixels) {
   // The helper's pixel (x, y, ch) of class 0, image 0 is (7x + 3y + 50ch) % 256; stored CHW.
   for (int y : {0, 3, 7})
     for (int x : {0, 5, 7})
-      for (int ch = 0; ch < 3; ++ch)
-        EXPECT_EQ(d.images[0][ch][y][x].item<uint8_t>(), (x * 7 + y * 3 + ch * 50) % 256);
+      for (int ch = 0; ch < 3; ++ch) EXPECT_EQ(d.images[0][ch][y][x].item<uint8_t>(), (x * 7 + y * 3 + ch * 50) % 256);
 }
 
 TEST_F(DataTest, ImageFolderToGrayscale) {

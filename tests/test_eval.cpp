@@ -132,9 +132,9 @@ TEST_F(EvalTest, ClassifierOnTheWellSeparatedTinyDataLearns) {
 
 TEST_F(EvalTest, ClassifierTrainThroughTheBinary) {
   const std::string out = root_ + "/cli_classifier.pt";
-  const auto r = run_ganpp({"classifier", "train", "--threads", "1", "--out", out, "--set", "data.path=" + data_, "--set",
-                            "data.image_size=16", "--set", "model.widths=[4]", "--set", "model.feature_dim=6", "--set",
-                            "train.epochs=1", "--set", "train.batch_size=16"});
+  const auto r = run_ganpp({"classifier", "train", "--threads", "1", "--out", out, "--set", "data.path=" + data_,
+                            "--set", "data.image_size=16", "--set", "model.widths=[4]", "--set", "model.feature_dim=6",
+                            "--set", "train.epochs=1", "--set", "train.batch_size=16"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "test accuracy")) << r.out;
   EXPECT_EQ(load_classifier(out, torch::kCPU).spec.feature_dim, 6);
@@ -156,7 +156,8 @@ TEST_F(EvalTest, ClassifierNeedsLabels) {
 }
 
 TEST_F(EvalTest, EvalOfACheckpointPrintsTheMetricsWithN) {
-  const auto r = run_ganpp({"eval", "--threads", "1", "--checkpoint", run_, "--features", classifier_, "--n", "40", "--json"});
+  const auto r = run_ganpp({"eval", "--threads", "1", "--checkpoint", run_, "--features", classifier_, "--n", "40",
+                            "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const Json j = last_json(r.out);
   EXPECT_EQ(j["eval_n"], 40);
@@ -165,14 +166,15 @@ TEST_F(EvalTest, EvalOfACheckpointPrintsTheMetricsWithN) {
   for (const char* key : {"fd", "kid", "kid_std", "precision", "recall"}) EXPECT_TRUE(j[key].is_number()) << key;
   EXPECT_GE(j["fd"].get<double>(), 0);
   EXPECT_TRUE(contains(j["reference"].get<std::string>(), data_));  // the run's data.path by default
-  const auto human = run_ganpp({"eval", "--threads", "1", "--checkpoint", run_, "--features", classifier_, "--n", "40"});
+  const auto human = run_ganpp({"eval", "--threads", "1", "--checkpoint", run_, "--features", classifier_, "--n",
+                                "40"});
   ASSERT_EQ(human.code, 0) << human.err;
   EXPECT_TRUE(contains(human.out, "N = 40")) << human.out;
 }
 
 TEST_F(EvalTest, FloorComparesTrainWithTest) {
-  const auto r = run_ganpp({"eval", "--threads", "1", "--floor", "--reference", data_, "--features", classifier_,
-                            "--n", "32", "--json"});
+  const auto r = run_ganpp({"eval", "--threads", "1", "--floor", "--reference", data_, "--features", classifier_, "--n",
+                            "32", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const Json j = last_json(r.out);
   EXPECT_EQ(j["eval_n"], 32);
@@ -227,8 +229,8 @@ TEST_F(EvalTest, CorruptOrWronglySizedImageFoldersFail) {
   write_image_folder(mixed + "/b", {}, 2, 12, 1);
   expect_error(run_ganpp({"eval", "--images", mixed, "--reference", data_, "--features", classifier_}), 1,
                {"12x12", "same size"});
-  expect_error(run_ganpp({"eval", "--images", root_ + "/nowhere", "--reference", data_, "--features", classifier_}),
-               1, {"nowhere"});
+  expect_error(run_ganpp({"eval", "--images", root_ + "/nowhere", "--reference", data_, "--features", classifier_}), 1,
+               {"nowhere"});
 }
 
 TEST_F(EvalTest, ImagesFromSampleScoreWithTorchScriptFeatures) {
@@ -237,7 +239,8 @@ TEST_F(EvalTest, ImagesFromSampleScoreWithTorchScriptFeatures) {
   for (bool sized : {true, false}) {
     const std::string module = torchscript_features(sized);
     EXPECT_FALSE(is_classifier_file(module));
-    const auto r = run_ganpp({"eval", "--threads", "1", "--images", dir, "--reference", data_, "--features", module, "--json"});
+    const auto r = run_ganpp({"eval", "--threads", "1", "--images", dir, "--reference", data_, "--features", module,
+                              "--json"});
     ASSERT_EQ(r.code, 0) << r.err;
     const Json j = last_json(r.out);
     EXPECT_EQ(j["eval_n"], 24);
@@ -248,15 +251,16 @@ TEST_F(EvalTest, ImagesFromSampleScoreWithTorchScriptFeatures) {
   FeatureNet net = load_feature_net(torchscript_features(true), torch::kCPU);
   EXPECT_EQ(net.image_size, 16);
   const auto x = torch::rand({2, 1, 16, 16}) * 2 - 1;
-  EXPECT_TRUE(torch::allclose(extract_features(net, x, torch::kCPU),
-                              torch::avg_pool2d(x, {4, 4}).flatten(1)));
+  EXPECT_TRUE(torch::allclose(extract_features(net, x, torch::kCPU), torch::avg_pool2d(x, {4, 4}).flatten(1)));
 }
 
 TEST_F(EvalTest, EvalEveryNeedsFeaturesAndLogsMetricsWithExactResume) {
   expect_error(run_ganpp(tiny_train({"--out", root_ + "/no_features", "--set", "train.eval_every=2"})), 2,
                {"train.eval_features", "ganpp classifier train"});
-  const std::vector<std::string> eval = {"--set", "train.eval_every=2", "--set", "train.eval_samples=24", "--set",
-                                         "train.eval_features=" + classifier_, "--set", "train.checkpoint_every=2"};
+  const std::vector<std::string> eval = {"--set", "train.eval_every=2",
+                                         "--set", "train.eval_samples=24",
+                                         "--set", "train.eval_features=" + classifier_,
+                                         "--set", "train.checkpoint_every=2"};
   const std::string straight = root_ + "/eval_straight", split = root_ + "/eval_split";
   auto args = tiny_train({"--out", straight, "--set", "train.steps=6"});
   args.insert(args.end(), eval.begin(), eval.end());
@@ -298,7 +302,8 @@ TEST_F(EvalTest, ConditionalCheckpointsReportClassAccuracyAndPerClassFd) {
                                              "train.eval_features=" + classifier_}));
   ASSERT_EQ(trained.code, 0) << trained.err;
   ASSERT_EQ(eval_records(run).size(), 1u);  // training-time evaluation draws every class in turn
-  const auto r = run_ganpp({"eval", "--threads", "1", "--checkpoint", run, "--features", classifier_, "--n", "40", "--json"});
+  const auto r = run_ganpp({"eval", "--threads", "1", "--checkpoint", run, "--features", classifier_, "--n", "40",
+                            "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   const Json j = last_json(r.out);
   ASSERT_TRUE(j["class_accuracy"].is_number()) << j.dump();

@@ -81,10 +81,10 @@ class ExportTest : public ::testing::Test {
                            "model.g.hidden=[16,24]", "model.d.hidden=[16]"});
     dcgan32_ = train("dcgan32", {"data.path=" + root_ + "/data32", "data.image_size=32"});
     ema_ = train("ema16", {"data.path=" + root_ + "/data16", "data.image_size=16", "train.ema=0.9"});
-    zoo_dcgan_ = train("zoo-dcgan16", {"data.path=" + root_ + "/data16", "data.image_size=16",
-                                       "model.conditional=true", "model.g.embed_dim=3", "model.g.spectral_norm=true",
-                                       "model.d.spectral_norm=true", "model.g.upsample=nearest",
-                                       "model.g.output=sigmoid", "loss.kind=hinge"});
+    zoo_dcgan_ = train("zoo-dcgan16",
+                       {"data.path=" + root_ + "/data16", "data.image_size=16", "model.conditional=true",
+                        "model.g.embed_dim=3", "model.g.spectral_norm=true", "model.d.spectral_norm=true",
+                        "model.g.upsample=nearest", "model.g.output=sigmoid", "loss.kind=hinge"});
     zoo_bilinear_ = train("zoo-bilinear16", {"data.path=" + root_ + "/data16", "data.image_size=16",
                                              "model.g.upsample=bilinear", "model.g.mults=[2,3]"});
     zoo_mlp_ = train("zoo-mlp16", {"data.path=" + root_ + "/data16", "data.image_size=16", "model.arch=mlp",
@@ -117,8 +117,8 @@ class ExportTest : public ::testing::Test {
     const std::string exported = dir + "/generator.pt", tensors = dir + "/sample.pt", images = dir + "/images.pt";
     auto r = run_ganpp({"export", "--checkpoint", run, "--out", exported});
     ASSERT_EQ(r.code, 0) << r.err;
-    r = run_ganpp({"sample", "--checkpoint", run, "--n", "10", "--seed", "3", "--grid", dir + "/grid.png",
-                   "--tensors", tensors, "--threads", "1"});
+    r = run_ganpp({"sample", "--checkpoint", run, "--n", "10", "--seed", "3", "--grid", dir + "/grid.png", "--tensors",
+                   tensors, "--threads", "1"});
     ASSERT_EQ(r.code, 0) << r.err;
     const auto loader = run_shell({kPython, source_path("scripts/load_generator.py"), exported, "--latents", tensors,
                                    "--out", images});
@@ -142,12 +142,15 @@ TEST_F(ExportTest, InspectShowsStepArchitectureAndParameterCounts) {
   const auto r = run_ganpp({"inspect", dcgan_});
   ASSERT_EQ(r.code, 0) << r.err;
   const auto info = inspect_json(dcgan_);
-  const std::vector<std::string> parts = {"step            3", "dcgan, 16x16x1, z_dim 8, loss bce",
+  const std::vector<std::string> parts = {"step            3",
+                                          "dcgan, 16x16x1, z_dim 8, loss bce",
                                           "generator " + info["g_params"].dump(),
-                                          "discriminator " + info["d_params"].dump(), "EMA weights     no",
-                                          "classes         4: 0, 1, 2, 3", "\"ngf\": 4", "latest.ckpt"};
-  for (const auto& part : parts)
-    EXPECT_TRUE(contains(r.out, part)) << "output lacks '" << part << "':\n" << r.out;
+                                          "discriminator " + info["d_params"].dump(),
+                                          "EMA weights     no",
+                                          "classes         4: 0, 1, 2, 3",
+                                          "\"ngf\": 4",
+                                          "latest.ckpt"};
+  for (const auto& part : parts) EXPECT_TRUE(contains(r.out, part)) << "output lacks '" << part << "':\n" << r.out;
 }
 
 TEST_F(ExportTest, InspectJsonDescribesTheCheckpoint) {

@@ -1,6 +1,6 @@
 // Animated GIFs through giflib: decoded back with DGifSlurp, frame count, size, delay, looping and pixels.
-#include <gtest/gtest.h>
 #include <gif_lib.h>
+#include <gtest/gtest.h>
 
 #include <array>
 #include <cstring>
@@ -69,8 +69,7 @@ TEST(GifTest, GrayscaleFramesDecodeToTheExactPixelsWithDelayAndLoop) {
   bool loops = false;
   for (int i = 0; i + 1 < first.ExtensionBlockCount; ++i) {
     const ExtensionBlock& e = first.ExtensionBlocks[i];
-    if (e.Function == APPLICATION_EXT_FUNC_CODE && e.ByteCount == 11 &&
-        std::memcmp(e.Bytes, "NETSCAPE2.0", 11) == 0) {
+    if (e.Function == APPLICATION_EXT_FUNC_CODE && e.ByteCount == 11 && std::memcmp(e.Bytes, "NETSCAPE2.0", 11) == 0) {
       const ExtensionBlock& sub = first.ExtensionBlocks[i + 1];
       loops = sub.ByteCount == 3 && sub.Bytes[0] == 1 && sub.Bytes[1] == 0 && sub.Bytes[2] == 0;
     }
@@ -80,8 +79,8 @@ TEST(GifTest, GrayscaleFramesDecodeToTheExactPixelsWithDelayAndLoop) {
 
 TEST(GifTest, RgbFramesShareOnePaletteCloseToTheColours) {
   // Six flat colours spread over frames: the median cut keeps each within its 5-bit histogram cell.
-  const std::vector<std::array<double, 3>> colours = {{-1, -1, -1}, {1, 1, 1}, {1, -1, -1},
-                                                      {-1, 1, -1}, {-1, -1, 1}, {0.5, 0.2, -0.4}};
+  const std::vector<std::array<double, 3>> colours = {{-1, -1, -1}, {1, 1, 1},   {1, -1, -1},
+                                                      {-1, 1, -1},  {-1, -1, 1}, {0.5, 0.2, -0.4}};
   auto frames = torch::zeros({2, 3, 4, 6});
   for (int64_t k = 0; k < 2; ++k)
     for (int64_t x = 0; x < 6; ++x)

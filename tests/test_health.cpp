@@ -29,7 +29,8 @@ TEST(HealthTest, GradNormIsTheTotalL2NormOfTheGradientsThatExist) {
 }
 
 TEST(HealthTest, DiversityIsTheMeanPairwiseRmsDistance) {
-  const auto images = torch::stack({torch::full({1, 2, 2}, -1.0), torch::full({1, 2, 2}, 1.0), torch::zeros({1, 2, 2})});
+  const auto images = torch::stack({torch::full({1, 2, 2}, -1.0), torch::full({1, 2, 2}, 1.0),
+                                    torch::zeros({1, 2, 2})});
   // Pairs: |-1 - 1| = 2, |-1 - 0| = 1, |1 - 0| = 1 per pixel.
   EXPECT_NEAR(mean_pairwise_distance(images).item<double>(), 4.0 / 3.0, 1e-5);
   EXPECT_NEAR(mean_pairwise_distance(torch::ones({5, 3, 4, 4})).item<double>(), 0.0, 1e-3);

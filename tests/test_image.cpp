@@ -55,8 +55,8 @@ TEST_F(ImageTest, GridPlacesEveryImageAndPads) {
   }
   // Padding (default -1) around and between tiles, and the two empty slots of the last row.
   EXPECT_EQ(grid[0][0][0].item<float>(), -1.0f);
-  EXPECT_EQ(grid[1][pad + h][pad].item<float>(), -1.0f);   // between rows
-  EXPECT_EQ(grid[2][pad][pad + w].item<float>(), -1.0f);   // between columns
+  EXPECT_EQ(grid[1][pad + h][pad].item<float>(), -1.0f);  // between rows
+  EXPECT_EQ(grid[2][pad][pad + w].item<float>(), -1.0f);  // between columns
   const int64_t last_row_y = pad + 2 * (h + pad), empty_x = pad + 2 * (w + pad);
   EXPECT_TRUE(grid.narrow(1, last_row_y, h).narrow(2, empty_x, 2 * w + pad).eq(-1.0).all().item<bool>());
   // Pixels that are padding: total minus 10 tiles.
@@ -87,9 +87,9 @@ TEST_F(ImageTest, ToPixelsMapping) {
 
 TEST_F(ImageTest, ToPixelsInterleavesChannels) {
   // [C=3, H=1, W=2] -> HWC: r0 g0 b0 r1 g1 b1.
-  const torch::Tensor image =
-      torch::tensor({from_pixel(10), from_pixel(11), from_pixel(20), from_pixel(21), from_pixel(30), from_pixel(31)})
-          .view({3, 1, 2});
+  const torch::Tensor image = torch::tensor({from_pixel(10), from_pixel(11), from_pixel(20), from_pixel(21),
+                                             from_pixel(30), from_pixel(31)})
+                                  .view({3, 1, 2});
   const std::string pixels = to_pixels(image);
   ASSERT_EQ(pixels.size(), 6u);
   const int expected[6] = {10, 20, 30, 11, 21, 31};

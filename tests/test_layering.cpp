@@ -18,24 +18,29 @@ namespace {
 // Modules from the bottom up; a module may include its own headers and those of modules of a lower level.
 // Modules of one level are independent of each other.
 const std::map<std::string, int> kLevel = {
-    {"core", 0},                                                                 // config, errors, files, ...
-    {"image", 1},    {"data", 1},     {"models", 1},     {"metrics", 1}, {"run_dir", 1},
-    {"losses", 2},   {"checkpoint", 2}, {"classifier", 2},
-    {"features", 3}, {"sample", 3},
-    {"eval", 4},     {"export", 4},   {"inspect", 4},    {"report", 4},
-    {"train", 5},
-    {"bench", 6},
-    {"cli", 7},
+    {"core", 0},  // config, errors, files, ...
+    {"image", 1},      {"data", 1},       {"models", 1},   {"metrics", 1}, {"run_dir", 1}, {"losses", 2},
+    {"checkpoint", 2}, {"classifier", 2}, {"features", 3}, {"sample", 3},  {"eval", 4},    {"export", 4},
+    {"inspect", 4},    {"report", 4},     {"train", 5},    {"bench", 6},   {"cli", 7},
 };
 
 // include/ganpp/<header> -> the module (folder of src/) that implements it.
 const std::map<std::string, std::string> kHeaderModule = {
-    {"config.hpp", "core"},        {"errors.hpp", "core"},     {"files.hpp", "core"},
-    {"rng.hpp", "core"},           {"device.hpp", "core"},     {"version.hpp", "core"},
-    {"json.hpp", "core"},          {"pickle.hpp", "core"},     {"module_archive.hpp", "core"},
-    {"image.hpp", "image"},        {"gif.hpp", "image"},
+    {"config.hpp", "core"},
+    {"errors.hpp", "core"},
+    {"files.hpp", "core"},
+    {"rng.hpp", "core"},
+    {"device.hpp", "core"},
+    {"version.hpp", "core"},
+    {"json.hpp", "core"},
+    {"pickle.hpp", "core"},
+    {"module_archive.hpp", "core"},
+    {"image.hpp", "image"},
+    {"gif.hpp", "image"},
     {"data.hpp", "data"},
-    {"models.hpp", "models"},      {"layers.hpp", "models"},   {"spectral_norm.hpp", "models"},
+    {"models.hpp", "models"},
+    {"layers.hpp", "models"},
+    {"spectral_norm.hpp", "models"},
     {"eval_mode.hpp", "models"},
     {"metrics.hpp", "metrics"},
     {"run_dir.hpp", "run_dir"},
@@ -48,9 +53,15 @@ const std::map<std::string, std::string> kHeaderModule = {
     {"export.hpp", "export"},
     {"inspect.hpp", "inspect"},
     {"report.hpp", "report"},
-    {"trainer.hpp", "train"},      {"optimizer.hpp", "train"}, {"cuda_graph.hpp", "train"},
-    {"health.hpp", "train"},       {"progress.hpp", "train"},  {"train_eval.hpp", "train"},
-    {"gradients.hpp", "train"},    {"training_run.hpp", "train"}, {"run_observers.hpp", "train"},
+    {"trainer.hpp", "train"},
+    {"optimizer.hpp", "train"},
+    {"cuda_graph.hpp", "train"},
+    {"health.hpp", "train"},
+    {"progress.hpp", "train"},
+    {"train_eval.hpp", "train"},
+    {"gradients.hpp", "train"},
+    {"training_run.hpp", "train"},
+    {"run_observers.hpp", "train"},
     {"bench.hpp", "bench"},
 };
 

@@ -24,10 +24,10 @@ void expect_same_as_native(int64_t in, int64_t out, int64_t kernel, int64_t stri
 }
 
 TEST(LayersTest, ConvTransposeMatchesNativeForDcganShapes) {
-  expect_same_as_native(/*in=*/16, /*out=*/32, /*kernel=*/4, /*stride=*/1, /*padding=*/0, /*size=*/1);   // core
-  expect_same_as_native(/*in=*/16, /*out=*/8, /*kernel=*/7, /*stride=*/1, /*padding=*/0, /*size=*/1);    // 28x28 core
-  expect_same_as_native(/*in=*/32, /*out=*/16, /*kernel=*/4, /*stride=*/2, /*padding=*/1, /*size=*/5);   // upsampling
-  expect_same_as_native(/*in=*/16, /*out=*/1, /*kernel=*/4, /*stride=*/2, /*padding=*/1, /*size=*/6);    // output layer
+  expect_same_as_native(/*in=*/16, /*out=*/32, /*kernel=*/4, /*stride=*/1, /*padding=*/0, /*size=*/1);  // core
+  expect_same_as_native(/*in=*/16, /*out=*/8, /*kernel=*/7, /*stride=*/1, /*padding=*/0, /*size=*/1);   // 28x28 core
+  expect_same_as_native(/*in=*/32, /*out=*/16, /*kernel=*/4, /*stride=*/2, /*padding=*/1, /*size=*/5);  // upsampling
+  expect_same_as_native(/*in=*/16, /*out=*/1, /*kernel=*/4, /*stride=*/2, /*padding=*/1, /*size=*/6);   // output layer
 }
 
 TEST(LayersTest, InputWithoutGradientGetsNone) {

@@ -225,9 +225,9 @@ TEST_F(ZooLossesTest, LeastSquaresByHand) {
 
 TEST_F(ZooLossesTest, EbganMarginByHand) {
   const double m = 1.0;
-  const double d = mean3(softplus(2.0), softplus(-1.0), softplus(0.3)) +
-                   mean3(std::max(0.0, m - softplus(0.5)), std::max(0.0, m - softplus(-3.0)),
-                         std::max(0.0, m - softplus(1.2)));
+  const double d = mean3(softplus(2.0), softplus(-1.0), softplus(0.3)) + mean3(std::max(0.0, m - softplus(0.5)),
+                                                                               std::max(0.0, m - softplus(-3.0)),
+                                                                               std::max(0.0, m - softplus(1.2)));
   EXPECT_NEAR(loss_ebgan_d(real, fake, m).item<double>(), d, 1e-12);
   EXPECT_NEAR(loss_ebgan_g(fake).item<double>(), mean3(softplus(0.5), softplus(-3.0), softplus(1.2)), 1e-12);
   LossConfig c;

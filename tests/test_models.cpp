@@ -175,7 +175,7 @@ TEST_F(ModelsTest, ValidateRejectsEachKindOfError) {
 
   Config loss;
   loss.loss.kind = "nope";
-  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate(loss); }), "'loss.kind' = \"nope\"")) ;
+  EXPECT_TRUE(contains(error_of<UsageError>([&] { validate(loss); }), "'loss.kind' = \"nope\""));
 
   Config gp;
   gp.loss.kind = "wgan-gp";

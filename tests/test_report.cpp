@@ -50,7 +50,8 @@ TEST(ReportTest, KeysFallIntoGroupsAndUnknownKeysGetTheirOwnChart) {
 }
 
 TEST(ReportTest, ChartHasOnePolylinePerSeriesWithScaledPoints) {
-  const std::string svg = svg_line_chart("Losses <1>", {{"loss_d", {0, 10}, {1, 2}}, {"loss_g", {0, 5, 10}, {3, NAN, 1}}});
+  const std::string svg = svg_line_chart("Losses <1>",
+                                         {{"loss_d", {0, 10}, {1, 2}}, {"loss_g", {0, 5, 10}, {3, NAN, 1}}});
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("Losses &lt;1&gt;"), std::string::npos);
   EXPECT_EQ(count(svg, "<polyline"), 2u);
@@ -68,8 +69,9 @@ TEST(ReportTest, PageOfALongRunIsBoundedSelfContainedAndLinksExistingGrids) {
   fs::create_directories(run.path + "/samples");
   std::string log;
   for (int step = 10; step <= 30000; step += 10) {
-    Json r = {{"step", step}, {"epoch", step / 1000.0}, {"loss_d", 1.0 + 1.0 / step}, {"loss_g", 2.0},
-              {"d_real", 0.7}, {"d_fake", 0.3}, {"grad_norm_d", 0.5}, {"grad_norm_g", 1.5}, {"images_per_s", 500.0}};
+    Json r = {{"step", step},       {"epoch", step / 1000.0}, {"loss_d", 1.0 + 1.0 / step},
+              {"loss_g", 2.0},      {"d_real", 0.7},          {"d_fake", 0.3},
+              {"grad_norm_d", 0.5}, {"grad_norm_g", 1.5},     {"images_per_s", 500.0}};
     if (step % 1000 == 0) {
       r["diversity"] = 0.4;
       r["diversity_real"] = 0.6;

@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include "ganpp/checkpoint.hpp"
-#include "ganpp/optimizer.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/optimizer.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/trainer.hpp"
 #include "ganpp/training_run.hpp"
@@ -114,12 +114,18 @@ class ResumeTest : public ::testing::TestWithParam<ResumeCase> {};
 TEST_P(ResumeTest, SplitRunEqualsStraightRun) {
   const std::string root = temp_dir("resume-" + GetParam().name);
   write_idx_dataset(root + "/data", 40, 16, 10);
-  std::vector<std::string> common = {"--threads", "1", "--set", "data.path=" + root + "/data",
-                                     "--set", "data.image_size=16", "--set", "model.z_dim=8",
-                                     "--set", "model.g.ngf=4", "--set", "model.d.ndf=4",
-                                     "--set", "train.batch_size=8", "--set", "train.log_every=4",
-                                     "--set", "train.sample_every=5", "--set", "train.checkpoint_every=3",
-                                     "--set", "train.sample_count=6", "--set", "train.sample_nrow=3"};
+  std::vector<std::string> common = {"--threads", "1",
+                                     "--set",     "data.path=" + root + "/data",
+                                     "--set",     "data.image_size=16",
+                                     "--set",     "model.z_dim=8",
+                                     "--set",     "model.g.ngf=4",
+                                     "--set",     "model.d.ndf=4",
+                                     "--set",     "train.batch_size=8",
+                                     "--set",     "train.log_every=4",
+                                     "--set",     "train.sample_every=5",
+                                     "--set",     "train.checkpoint_every=3",
+                                     "--set",     "train.sample_count=6",
+                                     "--set",     "train.sample_nrow=3"};
   for (const auto& s : GetParam().sets) common.insert(common.end(), {"--set", s});
   auto train = [&](const std::string& out, int steps) {
     std::vector<std::string> args = {"train", "--out", out, "--set", "train.steps=" + std::to_string(steps)};
@@ -138,28 +144,25 @@ TEST_P(ResumeTest, SplitRunEqualsStraightRun) {
   fs::remove_all(root);
 }
 
-INSTANTIATE_TEST_SUITE_P(Losses, ResumeTest,
-                         ::testing::Values(ResumeCase{"dcgan_bce", {}},
-                                           ResumeCase{"dcgan_wgangp", {"loss.kind=wgan-gp", "loss.n_critic=2"}},
-                                           ResumeCase{"mlp_dropout", {"model.arch=mlp", "model.g.hidden=[16,32]",
-                                                                      "model.d.hidden=[32,16]", "model.d.dropout=0.3"}},
-                                           ResumeCase{"hflip", {"data.hflip=true"}},
-                                           ResumeCase{"ema_clipping", {"train.ema=0.9", "optim.d.clip_grad_norm=0.5",
-                                                                       "loss.kind=hinge"}},
-                                           // Spectral-norm vectors, EMA weights and a conditional grid.
-                                           ResumeCase{"sn_projection_ema",
-                                                      {"model.conditional=true", "model.d.spectral_norm=true",
-                                                       "model.g.spectral_norm=true", "loss.kind=hinge",
-                                                       "train.ema=0.9"}},
-                                           ResumeCase{"acgan_wgangp_upsample_fm",
-                                                      {"model.conditional=true", "model.d.conditioning=ac",
-                                                       "loss.kind=wgan-gp", "loss.n_critic=2",
-                                                       "model.g.upsample=bilinear", "loss.feature_matching=0.1"}},
-                                           ResumeCase{"mlp_concat_sigmoid",
-                                                      {"model.arch=mlp", "model.g.hidden=[16]", "model.d.hidden=[16]",
-                                                       "model.conditional=true", "model.d.conditioning=concat",
-                                                       "model.g.embed_dim=4", "model.g.output=sigmoid"}}),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(
+    Losses, ResumeTest,
+    ::testing::Values(
+        ResumeCase{"dcgan_bce", {}}, ResumeCase{"dcgan_wgangp", {"loss.kind=wgan-gp", "loss.n_critic=2"}},
+        ResumeCase{"mlp_dropout",
+                   {"model.arch=mlp", "model.g.hidden=[16,32]", "model.d.hidden=[32,16]", "model.d.dropout=0.3"}},
+        ResumeCase{"hflip", {"data.hflip=true"}},
+        ResumeCase{"ema_clipping", {"train.ema=0.9", "optim.d.clip_grad_norm=0.5", "loss.kind=hinge"}},
+        // Spectral-norm vectors, EMA weights and a conditional grid.
+        ResumeCase{"sn_projection_ema",
+                   {"model.conditional=true", "model.d.spectral_norm=true", "model.g.spectral_norm=true",
+                    "loss.kind=hinge", "train.ema=0.9"}},
+        ResumeCase{"acgan_wgangp_upsample_fm",
+                   {"model.conditional=true", "model.d.conditioning=ac", "loss.kind=wgan-gp", "loss.n_critic=2",
+                    "model.g.upsample=bilinear", "loss.feature_matching=0.1"}},
+        ResumeCase{"mlp_concat_sigmoid",
+                   {"model.arch=mlp", "model.g.hidden=[16]", "model.d.hidden=[16]", "model.conditional=true",
+                    "model.d.conditioning=concat", "model.g.embed_dim=4", "model.g.output=sigmoid"}}),
+    [](const auto& info) { return info.param.name; });
 
 // Stops a run through request_stop() once it reaches a step, as a signal handler or a scheduler would.
 struct StopAtStep : RunObserver {
@@ -209,8 +212,9 @@ TEST(TrainingRunTest, StopAndResumeInProcessEqualsAStraightRun) {
 }
 
 TEST(TrainingRunTest, ResumeRefusesKeysThatCannotChangeAndNamesThoseThatMay) {
-  const std::string message = error_of<UsageError>(
-      [] { TrainingRun::resume("/nonexistent", {"loss.kind=wgan-gp"}, RunOptions()); });
+  const std::string message = error_of<UsageError>([] {
+    TrainingRun::resume("/nonexistent", {"loss.kind=wgan-gp"}, RunOptions());
+  });
   EXPECT_TRUE(contains(message, "--set loss.kind cannot change when resuming")) << message;
   EXPECT_TRUE(contains(message, "train.steps")) << message;
 }

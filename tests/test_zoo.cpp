@@ -245,7 +245,8 @@ TEST_F(ZooTest, EveryArchitectureLossConditioningAndSpectralNormTrainsOrIsReject
     for (const Loss& loss : losses())
       for (const std::string conditioning : {"none", "concat", "projection", "ac"})
         for (const std::string norm : {"auto", "batch"})
-          for (const auto& [sn_d, sn_g] : std::vector<std::pair<bool, bool>>{{false, false}, {true, false}, {true, true}}) {
+          for (const auto& [sn_d, sn_g] :
+               std::vector<std::pair<bool, bool>>{{false, false}, {true, false}, {true, true}}) {
             const Variant v{arch, upsample, loss.name, conditioning, norm, sn_d, sn_g};
             Config c = tiny_config(arch, loss.name);
             c.model.g.upsample = parse_choice<Upsample>(upsample).value();
@@ -269,7 +270,7 @@ TEST_F(ZooTest, EveryArchitectureLossConditioningAndSpectralNormTrainsOrIsReject
               EXPECT_TRUE(expect_rejection) << v.name() << " rejected: " << e.what();
               const std::string reason = e.what();
               EXPECT_TRUE(contains(reason, norm == "batch" && loss.name == "wgan-gp" ? "gradient penalty"
-                                                                                      : "two Lipschitz constraints"))
+                                                                                     : "two Lipschitz constraints"))
                   << v.name() << ": " << reason;
               ++rejected;
             }
@@ -286,11 +287,33 @@ class ZooCliTest : public ::testing::Test {
     root_ = temp_dir("zoo-cli");
     write_idx_dataset(root_ + "/data", 24, 16, 3);
     run_ = root_ + "/run";
-    const auto r = run_ganpp({"train", "--out", run_, "--threads", "1", "--set", "data.path=" + root_ + "/data",
-                              "--set", "data.image_size=16", "--set", "model.z_dim=8", "--set", "model.g.ngf=4",
-                              "--set", "model.d.ndf=4", "--set", "train.steps=2", "--set", "train.batch_size=8",
-                              "--set", "train.sample_nrow=4", "--set", "model.conditional=true", "--set",
-                              "model.d.conditioning=ac", "--set", "model.d.spectral_norm=true"});
+    const auto r = run_ganpp({"train",
+                              "--out",
+                              run_,
+                              "--threads",
+                              "1",
+                              "--set",
+                              "data.path=" + root_ + "/data",
+                              "--set",
+                              "data.image_size=16",
+                              "--set",
+                              "model.z_dim=8",
+                              "--set",
+                              "model.g.ngf=4",
+                              "--set",
+                              "model.d.ndf=4",
+                              "--set",
+                              "train.steps=2",
+                              "--set",
+                              "train.batch_size=8",
+                              "--set",
+                              "train.sample_nrow=4",
+                              "--set",
+                              "model.conditional=true",
+                              "--set",
+                              "model.d.conditioning=ac",
+                              "--set",
+                              "model.d.spectral_norm=true"});
     EXPECT_EQ(r.code, 0) << r.err;
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
@@ -332,8 +355,7 @@ TEST_F(ZooCliTest, DryRunShowsTheVariantAndBadCombinationsExitTwo) {
                               "G one-hot labels, D projection), D batch norm on, spectral norm in D; loss hinge"))
       << r.out;
   EXPECT_TRUE(contains(r.out, "\"num_classes\": 3")) << r.out;
-  r = run_ganpp({"train", "--set", "model.d.spectral_norm=true", "--set", "loss.kind=wgan", "--out",
-                 root_ + "/never"});
+  r = run_ganpp({"train", "--set", "model.d.spectral_norm=true", "--set", "loss.kind=wgan", "--out", root_ + "/never"});
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.err, "two Lipschitz constraints")) << r.err;
   EXPECT_FALSE(fs::exists(root_ + "/never"));
@@ -344,8 +366,8 @@ TEST_F(ZooCliTest, DryRunShowsTheVariantAndBadCombinationsExitTwo) {
 
 TEST_F(ZooCliTest, ConditionalTrainingOnUnlabelledImagesFailsWithTheReason) {
   write_image_folder(root_ + "/loose", {}, 4, 16, 1);
-  const auto r = run_ganpp({"train", "--out", root_ + "/loose-run", "--set", "data.path=" + root_ + "/loose",
-                            "--set", "data.image_size=16", "--set", "model.conditional=true"});
+  const auto r = run_ganpp({"train", "--out", root_ + "/loose-run", "--set", "data.path=" + root_ + "/loose", "--set",
+                            "data.image_size=16", "--set", "model.conditional=true"});
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(contains(r.err, "needs labelled data with at least 2 classes")) << r.err;
   const std::string plain = root_ + "/plain";

@@ -16,8 +16,8 @@ const std::vector<std::string>& bench_workloads();
 
 struct BenchOptions {
   std::string workload = "dcgan28-bce";
-  int64_t steps = 20;   ///< timed generator steps
-  int64_t warmup = 3;   ///< untimed steps first
+  int64_t steps = 20;  ///< timed generator steps
+  int64_t warmup = 3;  ///< untimed steps first
   uint64_t seed = 0;
   std::string precision = "fp32";  ///< train.precision: fp32 or bf16 autocast
   bool cuda_graph = false;         ///< train.cuda_graph: replay the step as a CUDA graph (CUDA only)

@@ -44,8 +44,8 @@ TORCH_MODULE(ClassifierNet);
 struct Classifier {
   ClassifierSpec spec;
   ClassifierNet net{nullptr};
-  double test_accuracy = 0;   ///< accuracy on the held-out images when it was trained
-  std::string test_source;    ///< what those images were
+  double test_accuracy = 0;  ///< accuracy on the held-out images when it was trained
+  std::string test_source;   ///< what those images were
 };
 
 /// Progress of classifier training: one call per epoch.

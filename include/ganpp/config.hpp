@@ -58,38 +58,38 @@ std::optional<E> parse_choice(const std::string& text) {
 /// Where the training images come from and how they are shaped.
 struct DataConfig {
   std::string path = "/usr/share/datasets/fashion-mnist";  ///< IDX folder or image folder
-  DataSplit split = DataSplit::train;  ///< IDX folders: "train" or "test" files
-  int64_t limit = 0;             ///< use only the first N images (0 = all)
-  int64_t image_size = 28;       ///< training resolution in pixels (square)
-  int64_t channels = 1;          ///< 1 (grayscale) or 3 (RGB)
-  bool hflip = false;            ///< random horizontal flip of each training image (image folders)
+  DataSplit split = DataSplit::train;                      ///< IDX folders: "train" or "test" files
+  int64_t limit = 0;                                       ///< use only the first N images (0 = all)
+  int64_t image_size = 28;                                 ///< training resolution in pixels (square)
+  int64_t channels = 1;                                    ///< 1 (grayscale) or 3 (RGB)
+  bool hflip = false;  ///< random horizontal flip of each training image (image folders)
 };
 
 /// Generator widths and variants. `ngf`, `mults` and `upsample` are used by conv architectures, `hidden` by `mlp`.
 struct GeneratorConfig {
-  int64_t ngf = 64;                              ///< channels of the last hidden conv layer
+  int64_t ngf = 64;                                ///< channels of the last hidden conv layer
   std::vector<int64_t> hidden = {256, 512, 1024};  ///< mlp hidden layer sizes, from z outwards
-  std::vector<int64_t> mults;       ///< dcgan: width of each hidden resolution in units of ngf, from the image
-                                    ///< inwards (one per stage); empty = DCGAN's doubling ([2, 4] at 28)
+  std::vector<int64_t> mults;            ///< dcgan: width of each hidden resolution in units of ngf, from the image
+                                         ///< inwards (one per stage); empty = DCGAN's doubling ([2, 4] at 28)
   Upsample upsample = Upsample::deconv;  ///< dcgan: "deconv" (stride-2 transposed conv), or "nearest"/"bilinear"
                                          ///< upsampling followed by a 3x3 conv (no checkerboard artefacts)
   OutputActivation output = OutputActivation::tanh;  ///< "tanh" (data in [-1, 1]) or "sigmoid" (data in [0, 1])
-  bool spectral_norm = false;       ///< spectral normalisation of every conv and linear layer
-  int64_t embed_dim = 0;            ///< conditional: learned label embedding of this size (0 = one-hot labels)
+  bool spectral_norm = false;                        ///< spectral normalisation of every conv and linear layer
+  int64_t embed_dim = 0;  ///< conditional: learned label embedding of this size (0 = one-hot labels)
 };
 
 /// Discriminator widths, normalisation and dropout.
 struct DiscriminatorConfig {
-  int64_t ndf = 64;                              ///< channels of the first conv layer
+  int64_t ndf = 64;                                ///< channels of the first conv layer
   std::vector<int64_t> hidden = {1024, 512, 256};  ///< mlp hidden layer sizes, from the image inwards
   std::vector<int64_t> mults;  ///< dcgan: width of each conv layer in units of ndf, from the image inwards;
                                ///< empty = DCGAN's doubling [1, 2, 4, ...]
   DiscriminatorNorm norm = DiscriminatorNorm::automatic;  ///< "auto" (the architecture's default unless the
-                                                         ///< loss forbids batch norm), "batch", "none"
-  double dropout = 0.0;       ///< dropout probability after each hidden activation (0 = off)
-  bool spectral_norm = false; ///< spectral normalisation of every conv and linear layer (SN-GAN)
+                                                          ///< loss forbids batch norm), "batch", "none"
+  double dropout = 0.0;        ///< dropout probability after each hidden activation (0 = off)
+  bool spectral_norm = false;  ///< spectral normalisation of every conv and linear layer (SN-GAN)
   Conditioning conditioning = Conditioning::projection;  ///< conditional: "concat" (label channels), "projection"
-                                                        ///< (Miyato & Koyama 2018) or "ac" (auxiliary classifier)
+                                                         ///< (Miyato & Koyama 2018) or "ac" (auxiliary classifier)
 };
 
 /// Which generator/discriminator pair to build.
@@ -104,23 +104,23 @@ struct ModelConfig {
 
 /// The adversarial objective.
 struct LossConfig {
-  std::string kind = "bce";     ///< registered loss name (losses' registry; resolved by validate())
-  int64_t n_critic = 1;         ///< discriminator steps per generator step
-  double gp_lambda = 10.0;      ///< gradient-penalty weight (wgan-gp)
-  double label_smoothing = 0.0; ///< one-sided: real target is 1 - label_smoothing (bce, minimax)
-  double clip = 0.01;           ///< wgan: critic weights are clamped to [-clip, clip] after each step
-  double margin = 1.0;          ///< ebgan: margin m of the hinge on the fake energy
-  double ac_weight = 1.0;       ///< conditioning "ac": weight of the class cross-entropy in both losses
+  std::string kind = "bce";       ///< registered loss name (losses' registry; resolved by validate())
+  int64_t n_critic = 1;           ///< discriminator steps per generator step
+  double gp_lambda = 10.0;        ///< gradient-penalty weight (wgan-gp)
+  double label_smoothing = 0.0;   ///< one-sided: real target is 1 - label_smoothing (bce, minimax)
+  double clip = 0.01;             ///< wgan: critic weights are clamped to [-clip, clip] after each step
+  double margin = 1.0;            ///< ebgan: margin m of the hinge on the fake energy
+  double ac_weight = 1.0;         ///< conditioning "ac": weight of the class cross-entropy in both losses
   double feature_matching = 0.0;  ///< weight of the feature-matching term in the generator loss (0 = off)
 };
 
 /// Adam settings for one network.
 struct AdamConfig {
-  double lr = 2e-4;                           ///< learning rate
-  std::array<double, 2> betas = {0.5, 0.999}; ///< Adam beta1, beta2
-  double weight_decay = 0.0;                  ///< L2 penalty
-  double clip_grad_norm = 0.0;                ///< rescale gradients to this total L2 norm at most (0 = off)
-  double clip_grad_value = 0.0;               ///< clamp each gradient element to ±value (0 = off)
+  double lr = 2e-4;                            ///< learning rate
+  std::array<double, 2> betas = {0.5, 0.999};  ///< Adam beta1, beta2
+  double weight_decay = 0.0;                   ///< L2 penalty
+  double clip_grad_norm = 0.0;                 ///< rescale gradients to this total L2 norm at most (0 = off)
+  double clip_grad_value = 0.0;                ///< clamp each gradient element to ±value (0 = off)
 };
 
 struct OptimConfig {
@@ -131,21 +131,21 @@ struct OptimConfig {
 
 /// Run length, batch, seed and the cadence of logs, sample grids and checkpoints (in generator steps).
 struct TrainConfig {
-  int64_t steps = 2000;            ///< total generator steps of the run
-  int64_t batch_size = 128;        ///< images per batch
-  uint64_t seed = 0;               ///< seeds weights, latents, data order
-  int64_t log_every = 100;         ///< console line and log.jsonl record interval
-  int64_t sample_every = 500;      ///< fixed-latent grid interval
-  int64_t checkpoint_every = 1000; ///< checkpoint interval
-  int64_t keep_checkpoints = 3;    ///< step_*.ckpt files kept (latest is kept besides)
-  int64_t sample_count = 64;       ///< images in the fixed-latent grid
-  int64_t sample_nrow = 8;         ///< images per row of the grid
+  int64_t steps = 2000;                   ///< total generator steps of the run
+  int64_t batch_size = 128;               ///< images per batch
+  uint64_t seed = 0;                      ///< seeds weights, latents, data order
+  int64_t log_every = 100;                ///< console line and log.jsonl record interval
+  int64_t sample_every = 500;             ///< fixed-latent grid interval
+  int64_t checkpoint_every = 1000;        ///< checkpoint interval
+  int64_t keep_checkpoints = 3;           ///< step_*.ckpt files kept (latest is kept besides)
+  int64_t sample_count = 64;              ///< images in the fixed-latent grid
+  int64_t sample_nrow = 8;                ///< images per row of the grid
   Precision precision = Precision::fp32;  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
-  bool cuda_graph = false;         ///< on CUDA, capture the training step once as a CUDA graph and replay it
-  double ema = 0.0;                ///< decay of the generator's exponential moving average (0 = off), e.g. 0.999
-  int64_t eval_every = 0;          ///< steps between sample-quality evaluations (FD, KID, precision/recall); 0 = off
-  int64_t eval_samples = 5000;     ///< generated (and reference) images per evaluation: N of the figures
-  std::string eval_features;       ///< feature network for evaluations: a `ganpp classifier` file or TorchScript module
+  bool cuda_graph = false;                ///< on CUDA, capture the training step once as a CUDA graph and replay it
+  double ema = 0.0;                       ///< decay of the generator's exponential moving average (0 = off), e.g. 0.999
+  int64_t eval_every = 0;       ///< steps between sample-quality evaluations (FD, KID, precision/recall); 0 = off
+  int64_t eval_samples = 5000;  ///< generated (and reference) images per evaluation: N of the figures
+  std::string eval_features;    ///< feature network for evaluations: a `ganpp classifier` file or TorchScript module
 };
 
 struct Config {
@@ -165,11 +165,11 @@ struct ClassifierModelConfig {
 
 /// How the classifier is trained (Adam, cross-entropy, shuffled batches of the `data` section).
 struct ClassifierTrainConfig {
-  int64_t epochs = 3;          ///< passes over the training images
-  int64_t batch_size = 128;    ///< images per batch
-  double lr = 1e-3;            ///< Adam learning rate (betas 0.9, 0.999)
-  uint64_t seed = 0;           ///< seeds the weights and the data order
-  double holdout = 0.1;        ///< fraction held out for the accuracy when the data has no test split (image folders)
+  int64_t epochs = 3;        ///< passes over the training images
+  int64_t batch_size = 128;  ///< images per batch
+  double lr = 1e-3;          ///< Adam learning rate (betas 0.9, 0.999)
+  uint64_t seed = 0;         ///< seeds the weights and the data order
+  double holdout = 0.1;      ///< fraction held out for the accuracy when the data has no test split (image folders)
 };
 
 /// Config of `ganpp classifier train`: the `data` section of a GAN config, and `model` and `train` of its own.

@@ -16,14 +16,14 @@ namespace ganpp {
 
 /// What to evaluate: exactly one of `checkpoint`, `images` and `floor`.
 struct EvalRequest {
-  std::string checkpoint;             ///< checkpoint file or run directory: its generator's samples
-  std::string images;                 ///< a folder of images (directly or in class subfolders)
-  bool floor = false;                 ///< the reference's train split against its test split
-  std::string reference;              ///< data path (IDX or image folder); with `checkpoint`, default: the run's data.path
+  std::string checkpoint;  ///< checkpoint file or run directory: its generator's samples
+  std::string images;      ///< a folder of images (directly or in class subfolders)
+  bool floor = false;      ///< the reference's train split against its test split
+  std::string reference;   ///< data path (IDX or image folder); with `checkpoint`, default: the run's data.path
   DataSplit reference_split = DataSplit::train;  ///< IDX folders: the split the reference images come from
-  std::string features;               ///< feature network: ganpp classifier file or TorchScript module
-  int64_t n = 10000;                  ///< images on each side (fewer when the data has fewer)
-  uint64_t seed = 0;                  ///< latents, reference subset and KID subsets
+  std::string features;                          ///< feature network: ganpp classifier file or TorchScript module
+  int64_t n = 10000;                             ///< images on each side (fewer when the data has fewer)
+  uint64_t seed = 0;                             ///< latents, reference subset and KID subsets
 };
 
 /// How a conditional generator does per class (checkpoint evaluations of class-conditional models).
@@ -40,10 +40,10 @@ struct EvalResult {
   std::vector<ClassMetrics> classes;  ///< conditional generators only, one per class
   double class_accuracy = NAN;        ///< conditional: fraction of all samples classified as the class asked for
   std::string class_note;             ///< why a conditional figure is missing, when one is
-  std::string subject;    ///< what was evaluated
-  std::string reference;  ///< what it was compared with
-  std::string features;   ///< the feature network
-  int64_t step = -1;      ///< the checkpoint's step (checkpoint evaluations)
+  std::string subject;                ///< what was evaluated
+  std::string reference;              ///< what it was compared with
+  std::string features;               ///< the feature network
+  int64_t step = -1;                  ///< the checkpoint's step (checkpoint evaluations)
 };
 
 /// Runs the evaluation. RuntimeError for missing, corrupt or ill-fitting data, checkpoints and feature networks.

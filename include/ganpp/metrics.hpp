@@ -29,7 +29,7 @@ double frechet_distance(const GaussianStats& a, const GaussianStats& b);
 /// kernel k(x, y) = (x.y / d + 1)^3 over random subsets (Bińkowski et al. 2018).
 struct KidResult {
   double mean = 0;
-  double std = 0;             ///< standard deviation of the subset estimates
+  double std = 0;  ///< standard deviation of the subset estimates
   int64_t subsets = 0;
   int64_t subset_size = 0;
 };
@@ -56,7 +56,7 @@ struct QualityMetrics {
   double fd = 0;            ///< Fréchet distance in the feature space
   KidResult kid;
   PrecisionRecall pr;
-  int64_t k = 3;            ///< neighbours of precision/recall
+  int64_t k = 3;  ///< neighbours of precision/recall
 };
 
 /// FD, KID and precision/recall of `fake` [N, d] against `real` [M, d].

@@ -19,7 +19,7 @@ struct LoadedGenerator {
   std::shared_ptr<GeneratorBase> g;
   std::vector<std::string> classes;
   int64_t step = 0;
-  bool ema = false;  ///< the weights are the generator's moving average
+  bool ema = false;           ///< the weights are the generator's moving average
   std::string ganpp_version;  ///< the ganpp that wrote the checkpoint
 };
 

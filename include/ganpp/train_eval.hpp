@@ -35,7 +35,7 @@ class TrainingEvaluator {
   FeatureNet net_;
   torch::Tensor reference_;  ///< features of the reference images
   torch::Tensor latents_;
-  torch::Tensor labels_;     ///< conditional generators: classes in turn; undefined otherwise
+  torch::Tensor labels_;  ///< conditional generators: classes in turn; undefined otherwise
   uint64_t seed_;
   double best_fd_ = std::numeric_limits<double>::infinity();
 };

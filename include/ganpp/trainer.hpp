@@ -18,11 +18,11 @@ namespace ganpp {
 
 /// What one generator step measured, as device tensors (read on the host only at log intervals).
 struct StepStats {
-  torch::Tensor loss_d;   ///< critic loss of the last critic step (penalty included)
-  torch::Tensor loss_g;   ///< generator loss
-  torch::Tensor d_real;   ///< mean D(x): probability for logit losses, critic value for Wasserstein ones
-  torch::Tensor d_fake;   ///< mean D(G(z)) likewise
-  torch::Tensor penalty;  ///< gradient penalty (undefined when the loss has none)
+  torch::Tensor loss_d;       ///< critic loss of the last critic step (penalty included)
+  torch::Tensor loss_g;       ///< generator loss
+  torch::Tensor d_real;       ///< mean D(x): probability for logit losses, critic value for Wasserstein ones
+  torch::Tensor d_fake;       ///< mean D(G(z)) likewise
+  torch::Tensor penalty;      ///< gradient penalty (undefined when the loss has none)
   torch::Tensor grad_norm_d;  ///< L2 norm of the critic's gradients in the last critic step, before clipping
   torch::Tensor grad_norm_g;  ///< L2 norm of the generator's gradients, before clipping
 };
@@ -92,7 +92,7 @@ class Trainer {
   Networks nets_;
   std::unique_ptr<Optimizer> opt_g_, opt_d_;
   std::unique_ptr<GraphedFunction> graph_;  ///< the step as a CUDA graph (train.cuda_graph on CUDA), else null
-  std::shared_ptr<GeneratorBase> ema_g_;  ///< EMA of the generator (train.ema > 0); draws the grids then
+  std::shared_ptr<GeneratorBase> ema_g_;    ///< EMA of the generator (train.ema > 0); draws the grids then
   torch::Tensor fixed_z_;
   torch::Tensor fixed_labels_;  ///< conditional: one row of the grid per class, derived from the config
   int64_t step_ = 0;

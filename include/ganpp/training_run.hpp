@@ -62,11 +62,11 @@ class RunObserver {
 /// How a run is set up beyond its config: where it runs, and where the console output goes.
 struct RunOptions {
   torch::Device device = torch::kCPU;
-  int threads = 0;                    ///< CPU threads in use (recorded in config.json)
-  std::ostream* live = nullptr;       ///< a terminal for the in-place progress line, or null for log lines only
-  std::string runs_root = "runs";     ///< where a run without an out_dir gets its numbered folder
-  std::string name = "default";       ///< the numbered folder's suffix (the config file's name)
-  bool default_observers = true;      ///< log, console, health, grids, evaluations, report, checkpoints
+  int threads = 0;                 ///< CPU threads in use (recorded in config.json)
+  std::ostream* live = nullptr;    ///< a terminal for the in-place progress line, or null for log lines only
+  std::string runs_root = "runs";  ///< where a run without an out_dir gets its numbered folder
+  std::string name = "default";    ///< the numbered folder's suffix (the config file's name)
+  bool default_observers = true;   ///< log, console, health, grids, evaluations, report, checkpoints
 };
 
 class TrainingRun {

@@ -53,7 +53,8 @@ Config bench_config(const BenchOptions& options) {
     // Only what differs from the defaults, which are the reference's BCE settings (DCGAN, z 100, ngf = ndf = 64,
     // Adam 2e-4 (0.5, 0.999)). WGAN-GP: λ 10, 5 critic steps, Adam 1e-4 (0.0, 0.9), critic without batch norm.
     Json json = {{"data", {{"image_size", w.image_size}, {"channels", 1}}},
-                 {"train", {{"batch_size", w.batch}, {"precision", options.precision}, {"cuda_graph", options.cuda_graph}}}};
+                 {"train",
+                  {{"batch_size", w.batch}, {"precision", options.precision}, {"cuda_graph", options.cuda_graph}}}};
     if (w.wgan_gp) {
       json["loss"] = {{"kind", "wgan-gp"}, {"n_critic", 5}, {"gp_lambda", 10.0}};
       const Json adam = {{"lr", 1e-4}, {"betas", {0.0, 0.9}}};
@@ -84,7 +85,8 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
   // In-memory data in [-1, 1], one batch per critic step: the figure is training throughput, not disk.
   std::vector<torch::Tensor> reals;
   for (int64_t i = 0; i < config.loss.n_critic; ++i)
-    reals.push_back(torch::rand({batch, config.data.channels, size, size}, torch::TensorOptions().device(device)) * 2 - 1);
+    reals.push_back(torch::rand({batch, config.data.channels, size, size}, torch::TensorOptions().device(device)) * 2 -
+                    1);
 
   auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();

@@ -27,8 +27,7 @@ void read_module(torch::serialize::InputArchive& archive, torch::nn::Module& mod
 template <class T>
 T read_scalar(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path) {
   c10::IValue v;
-  if (!archive.try_read(key, v))
-    throw RuntimeError("checkpoint '" + path + "' is incomplete: missing '" + key + "'");
+  if (!archive.try_read(key, v)) throw RuntimeError("checkpoint '" + path + "' is incomplete: missing '" + key + "'");
   if constexpr (std::is_same_v<T, std::string>) {
     if (!v.isString()) throw RuntimeError("checkpoint '" + path + "' is corrupt: '" + key + "' is not a string");
     return v.toStringRef();
@@ -158,7 +157,8 @@ std::string resolve_checkpoint_path(const std::string& path) {
   if (fs::is_directory(path)) {
     const fs::path latest = fs::path(path) / "checkpoints" / "latest.ckpt";
     if (!fs::exists(latest))
-      throw RuntimeError("'" + path + "' is a folder without checkpoints/latest.ckpt; pass a run directory or a .ckpt file");
+      throw RuntimeError("'" + path +
+                         "' is a folder without checkpoints/latest.ckpt; pass a run directory or a .ckpt file");
     return latest.string();
   }
   if (!fs::exists(path)) throw RuntimeError("checkpoint not found: '" + path + "'");

@@ -19,8 +19,11 @@ constexpr int64_t kChunk = 1000;  // images per forward pass when measuring accu
 constexpr uint64_t kHoldoutStream = 0x484F4C44ULL;
 
 Json spec_to_json(const ClassifierSpec& s) {
-  return Json{{"widths", s.widths},     {"feature_dim", s.feature_dim}, {"image_size", s.image_size},
-              {"channels", s.channels}, {"classes", s.classes}};
+  return Json{{"widths", s.widths},
+              {"feature_dim", s.feature_dim},
+              {"image_size", s.image_size},
+              {"channels", s.channels},
+              {"classes", s.classes}};
 }
 
 ClassifierSpec spec_from_json(const Json& j) {
@@ -42,8 +45,8 @@ ClassifierSpec spec_from_json(const Json& j) {
 void split_data(const ClassifierConfig& config, Dataset& train, Dataset& test, std::string& test_source) {
   train = load_dataset(config.data);
   if (!train.labels.defined() || train.classes.size() < 2)
-    throw RuntimeError("the classifier needs labelled data with at least 2 classes; " + train.source +
-                       " has " + (train.labels.defined() ? std::to_string(train.classes.size()) + " class" : "no labels") +
+    throw RuntimeError("the classifier needs labelled data with at least 2 classes; " + train.source + " has " +
+                       (train.labels.defined() ? std::to_string(train.classes.size()) + " class" : "no labels") +
                        " (use an IDX folder with a labels file, or an image folder with one subfolder per class)");
   if (config.data.split == DataSplit::train && has_idx_split(config.data.path, DataSplit::test)) {
     DataConfig t = config.data;
@@ -179,8 +182,7 @@ bool is_classifier_file(const std::string& path) {
   torch::serialize::InputArchive archive;
   open_archive(path, archive, torch::kCPU);
   c10::IValue marker;
-  return archive.try_read("ganpp_format", marker) && marker.isString() &&
-         marker.toStringRef() == kClassifierFormat;
+  return archive.try_read("ganpp_format", marker) && marker.isString() && marker.toStringRef() == kClassifierFormat;
 }
 
 Classifier load_classifier(const std::string& path, torch::Device device) {
@@ -192,8 +194,7 @@ Classifier load_classifier(const std::string& path, torch::Device device) {
   c10::IValue marker, version, spec, accuracy, source;
   if (!archive.try_read("ganpp_format", marker) || !marker.isString() || marker.toStringRef() != kClassifierFormat)
     throw fail("is not a ganpp classifier file (no format marker)");
-  if (!archive.try_read("format_version", version) || !version.isInt())
-    throw fail("is corrupt: no format version");
+  if (!archive.try_read("format_version", version) || !version.isInt()) throw fail("is corrupt: no format version");
   if (version.toInt() != kClassifierFormatVersion)
     throw fail("has format version " + std::to_string(version.toInt()) + "; this ganpp reads version " +
                std::to_string(kClassifierFormatVersion));

@@ -21,8 +21,12 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--workload", flags->options.workload, "dcgan28-bce, dcgan28-wgangp, dcgan64-bce or dcgan64-wgangp")
       ->capture_default_str()
       ->check(CLI::IsMember(bench_workloads()));
-  cmd->add_option("--steps", flags->options.steps, "timed generator steps")->capture_default_str()->check(CLI::Range(1, 1000000));
-  cmd->add_option("--warmup", flags->options.warmup, "untimed steps before timing")->capture_default_str()->check(CLI::Range(0, 1000000));
+  cmd->add_option("--steps", flags->options.steps, "timed generator steps")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--warmup", flags->options.warmup, "untimed steps before timing")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   cmd->add_option("--seed", flags->options.seed, "seed of weights and data")->capture_default_str();
   cmd->add_option("--precision", flags->options.precision, "fp32, or bf16 autocast (train.precision)")
       ->capture_default_str()

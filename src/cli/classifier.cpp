@@ -23,10 +23,11 @@ int run_classifier_train(ClassifierFlags& f) {
   const torch::Device device = f.device.setup();
   spdlog::info("device: {}", describe_device(device, f.device.threads));
   spdlog::info("config: {}", classifier_config_to_json(config).dump());
-  const Classifier c = train_classifier(config, device, [](int64_t epoch, double loss, double train_acc, double test_acc) {
-    spdlog::info("epoch {}: loss {:.4f} train accuracy {:.2f}% test accuracy {:.2f}%", epoch, loss, 100 * train_acc,
-                 100 * test_acc);
-  });
+  const Classifier c = train_classifier(
+      config, device, [](int64_t epoch, double loss, double train_acc, double test_acc) {
+        spdlog::info("epoch {}: loss {:.4f} train accuracy {:.2f}% test accuracy {:.2f}%", epoch, loss, 100 * train_acc,
+                     100 * test_acc);
+      });
   save_classifier(c, f.out);
   spdlog::info("test accuracy: {:.2f}% on {}", 100 * c.test_accuracy, c.test_source);
   spdlog::info("wrote {} ({} classes, {}-d features, {}x{}x{}); use it with 'ganpp eval --features {}'", f.out,

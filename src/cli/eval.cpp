@@ -24,8 +24,7 @@ struct EvalFlags {
 void check_flags(EvalFlags& f) {
   EvalRequest& r = f.request;
   const int modes = !r.checkpoint.empty() + !r.images.empty() + r.floor;
-  if (modes != 1)
-    throw UsageError("eval needs exactly one of --checkpoint PATH, --images DIR and --floor");
+  if (modes != 1) throw UsageError("eval needs exactly one of --checkpoint PATH, --images DIR and --floor");
   if (r.features.empty())
     throw UsageError("eval needs a feature network (--features FILE): train one with 'ganpp classifier train --out "
                      "classifier.pt' (Fashion-MNIST by default; --set data.path=DIR for other labelled data), or "
@@ -74,7 +73,8 @@ Command add_eval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "measure sample quality: Fréchet distance, KID, precision and recall");
   cmd->add_option("--checkpoint", r.checkpoint, "evaluate this checkpoint's generator (file or run directory)");
   cmd->add_option("--images", r.images, "evaluate a folder of images (directly or in class subfolders)");
-  cmd->add_flag("--floor", r.floor, "evaluate the reference's test split against its train split (the real-data floor)");
+  cmd->add_flag("--floor", r.floor,
+                "evaluate the reference's test split against its train split (the real-data floor)");
   cmd->add_option("--reference", r.reference,
                   "real data: IDX folder or image folder (default with --checkpoint: the run's data.path)");
   cmd->add_option("--reference-split", flags->reference_split, "IDX reference: train or test")
@@ -86,7 +86,8 @@ Command add_eval(CLI::App& app) {
   cmd->add_option("--n", r.n, "images on each side (FD depends on N: compare only at equal N)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(10), int64_t(1000000)));
-  cmd->add_option("--seed", r.seed, "seed of the latents, the reference subset and the KID subsets")->capture_default_str();
+  cmd->add_option("--seed", r.seed, "seed of the latents, the reference subset and the KID subsets")
+      ->capture_default_str();
   cmd->add_flag("--json", flags->json, "print one JSON object");
   flags->device.add_to(*cmd);
   return {cmd, [flags] { return run_eval(*flags); }};

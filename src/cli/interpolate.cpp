@@ -47,7 +47,8 @@ int run_interpolate(InterpolateFlags& f) {
     z = random_latents(f.rows, loaded.config.model.z_dim, f.seed).repeat_interleave(per_walk, /*dim=*/0);
     labels = weights.repeat({f.rows, 1});
   } else {
-    z = walk_latents(f.rows, f.points, f.steps, f.mode == "lerp" ? WalkMode::lerp : WalkMode::slerp, loaded.config.model.z_dim, f.seed);
+    z = walk_latents(f.rows, f.points, f.steps, f.mode == "lerp" ? WalkMode::lerp : WalkMode::slerp,
+                     loaded.config.model.z_dim, f.seed);
     // Conditional models: every frame of a latent walk has one class, --class or walk k's class k mod C.
     if (conditional_classes(loaded.config) > 0) {
       const int64_t cls = f.cls.empty() ? -1 : resolve_class(f.cls, loaded);
@@ -83,9 +84,15 @@ Command add_interpolate(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("interpolate", "walk the latent space between random points");
   cmd->add_option("--checkpoint", flags->checkpoint, "checkpoint file, or a run directory (its latest)")->required();
   cmd->add_option("--out", flags->out, "strip PNG: one row per walk")->required();
-  cmd->add_option("--points", flags->points, "random latents each walk visits")->capture_default_str()->check(CLI::Range(2, 1000));
-  cmd->add_option("--steps", flags->steps, "frames per segment, both ends included")->capture_default_str()->check(CLI::Range(2, 1000));
-  cmd->add_option("--mode", flags->mode, "slerp or lerp")->capture_default_str()->check(CLI::IsMember({"slerp", "lerp"}));
+  cmd->add_option("--points", flags->points, "random latents each walk visits")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000));
+  cmd->add_option("--steps", flags->steps, "frames per segment, both ends included")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000));
+  cmd->add_option("--mode", flags->mode, "slerp or lerp")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"slerp", "lerp"}));
   cmd->add_option("--rows", flags->rows, "number of walks")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--seed", flags->seed, "latent seed")->capture_default_str();
   cmd->add_option("--class", flags->cls,
@@ -97,7 +104,9 @@ Command add_interpolate(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--frames", flags->frames, "also write one PNG per frame into this folder");
   cmd->add_option("--gif", flags->gif, "also write an animated GIF: frame k shows every walk's k-th image");
-  cmd->add_option("--fps", flags->fps, "frames per second of the GIF")->capture_default_str()->check(CLI::Range(0.5, 100.0));
+  cmd->add_option("--fps", flags->fps, "frames per second of the GIF")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 100.0));
   flags->device.add_to(*cmd);
   return {cmd, [flags] { return run_interpolate(*flags); }};
 }

@@ -18,14 +18,11 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("--verbose", verbose, "show full LibTorch errors (with backtraces)");
   app.set_version_flag("--version", "ganpp " + ganpp_version() + " (LibTorch " + libtorch_version() + ")");
-  const cli::Command commands[] = {cli::add_train(app), cli::add_sample(app), cli::add_interpolate(app),
-                                     cli::add_bench(app),
-                                     cli::add_inspect(app),
-                                     cli::add_export(app),
-                                     cli::add_report(app),
+  const cli::Command commands[] = {cli::add_train(app),  cli::add_sample(app),    cli::add_interpolate(app),
+                                   cli::add_bench(app),  cli::add_inspect(app),   cli::add_export(app),
+                                   cli::add_report(app),
 
-                                     cli::add_eval(app),
-                                     cli::add_classifier(app)};
+                                   cli::add_eval(app),   cli::add_classifier(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,8 +39,8 @@ int main(int argc, char** argv) {
       std::cerr << "ganpp " << name << ": error: " << e.what() << "\n";
       return e.exit_code();
     } catch (const c10::Error& e) {
-      std::cerr << "ganpp " << name << ": error: "
-                << (verbose ? std::string(e.what()) : first_line(e.what_without_backtrace())) << "\n";
+      std::cerr << "ganpp " << name
+                << ": error: " << (verbose ? std::string(e.what()) : first_line(e.what_without_backtrace())) << "\n";
       return 1;
     } catch (const std::exception& e) {
       std::cerr << "ganpp " << name << ": error: " << e.what() << "\n";

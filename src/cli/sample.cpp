@@ -78,8 +78,8 @@ Command add_sample(CLI::App& app) {
   cmd->add_option("--class", flags->cls,
                   "conditional models: draw only this class (index or class name); default: the classes in turn");
   cmd->add_flag("--per-class", flags->per_class,
-               "conditional models: one row per class, --nrow samples each, the same latents in every row "
-               "(--n is then classes x nrow)");
+                "conditional models: one row per class, --nrow samples each, the same latents in every row "
+                "(--n is then classes x nrow)");
   cmd->add_option("--grid", flags->grid, "write the samples as one grid PNG");
   cmd->add_option("--dir", flags->dir, "write one PNG per sample into this folder (000000.png, ...)");
   cmd->add_option("--tensors", flags->tensors,

@@ -33,8 +33,7 @@ class ObjectReader {
   void integer(const char* key, int64_t& field, int64_t min, int64_t max = INT64_MAX) {
     const Json* v = find(key);
     if (!v) return;
-    if (!v->is_number_integer())
-      throw bad(key, "an integer", *v);
+    if (!v->is_number_integer()) throw bad(key, "an integer", *v);
     const int64_t x = v->get<int64_t>();
     if (x < min || x > max || (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX)))
       throw UsageError("config key '" + full(key) + "' = " + v->dump() + " is out of range: " + range_text(min, max));
@@ -55,8 +54,8 @@ class ObjectReader {
     if (!v->is_number()) throw bad(key, "a number", *v);
     const double x = v->get<double>();
     if (!std::isfinite(x) || x < min || x > max || (!max_inclusive && x == max))
-      throw UsageError("config key '" + full(key) + "' = " + v->dump() + " is out of range: must be in [" +
-                       num(min) + ", " + num(max) + (max_inclusive ? "]" : ")"));
+      throw UsageError("config key '" + full(key) + "' = " + v->dump() + " is out of range: must be in [" + num(min) +
+                       ", " + num(max) + (max_inclusive ? "]" : ")"));
     field = x;
   }
 
@@ -81,8 +80,8 @@ class ObjectReader {
     string(key, value);
     const std::optional<E> parsed = parse_choice<E>(value);
     if (!parsed)
-      throw UsageError("config key '" + full(key) + "' = \"" + value + "\" is not valid; choose one of: " +
-                       join(spellings<E>()));
+      throw UsageError("config key '" + full(key) + "' = \"" + value +
+                       "\" is not valid; choose one of: " + join(spellings<E>()));
     field = *parsed;
   }
 
@@ -144,8 +143,7 @@ class ObjectReader {
   std::string full(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
   std::string display_path() const { return path_.empty() ? "(top level)" : path_; }
   UsageError bad(const char* key, const char* expected, const Json& v) const {
-    return UsageError("config key '" + full(key) + "' must be " + expected + ", got " + type_name(v) + " " +
-                      v.dump());
+    return UsageError("config key '" + full(key) + "' must be " + expected + ", got " + type_name(v) + " " + v.dump());
   }
   static std::string num(double x) {
     std::ostringstream s;
@@ -188,8 +186,9 @@ void read_data(ObjectReader& r, DataConfig& d) {
 }
 
 Json data_to_json(const DataConfig& d) {
-  return Json{{"path", d.path},         {"split", spelling(d.split)},       {"limit", d.limit},
-              {"image_size", d.image_size}, {"channels", d.channels}, {"hflip", d.hflip}};
+  return Json{{"path", d.path},         {"split", spelling(d.split)},
+              {"limit", d.limit},       {"image_size", d.image_size},
+              {"channels", d.channels}, {"hflip", d.hflip}};
 }
 
 void validate_channels(const DataConfig& d) {
@@ -330,14 +329,10 @@ Json config_to_json(const Config& c) {
                   {"dropout", c.model.d.dropout},
                   {"spectral_norm", c.model.d.spectral_norm},
                   {"conditioning", spelling(c.model.d.conditioning)}}}};
-  j["loss"] = {{"kind", c.loss.kind},
-               {"n_critic", c.loss.n_critic},
-               {"gp_lambda", c.loss.gp_lambda},
-               {"label_smoothing", c.loss.label_smoothing},
-               {"clip", c.loss.clip},
-               {"margin", c.loss.margin},
-               {"ac_weight", c.loss.ac_weight},
-               {"feature_matching", c.loss.feature_matching}};
+  j["loss"] = {{"kind", c.loss.kind},           {"n_critic", c.loss.n_critic},
+               {"gp_lambda", c.loss.gp_lambda}, {"label_smoothing", c.loss.label_smoothing},
+               {"clip", c.loss.clip},           {"margin", c.loss.margin},
+               {"ac_weight", c.loss.ac_weight}, {"feature_matching", c.loss.feature_matching}};
   j["optim"] = {{"g", adam_to_json(c.optim.g)},
                 {"d", adam_to_json(c.optim.d)},
                 {"lr_decay", spelling(c.optim.lr_decay)}};
@@ -429,7 +424,12 @@ Json read_json_file(const std::string& path) {
     // Locate the byte nlohmann reports as line and column (1-based).
     size_t line = 1, column = 1;
     for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') { ++line; column = 1; } else { ++column; }
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
     }
     std::string what = e.what();
     const auto colon = what.find(": ");  // nlohmann: "... at line L, column C: <explanation>"
@@ -462,8 +462,7 @@ void apply_override(Json& json, const std::string& assignment) {
     const auto dot = key.find('.', start);
     const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty()) throw UsageError("--set '" + assignment + "': empty component in key '" + key + "'");
-    if (!node->is_object())
-      throw UsageError("--set '" + assignment + "': '" + done + "' is not a section");
+    if (!node->is_object()) throw UsageError("--set '" + assignment + "': '" + done + "' is not a section");
     done += (done.empty() ? "" : ".") + part;
     if (dot == std::string::npos) {
       (*node)[part] = value;
@@ -477,8 +476,9 @@ void apply_override(Json& json, const std::string& assignment) {
 
 const std::vector<std::string>& resumable_keys() {
   // Run length, cadence and placement: what changes how and where a run goes on, not what it computes.
-  static const std::vector<std::string> kKeys = {"train.steps",           "train.log_every",  "train.sample_every",
-                                                 "train.checkpoint_every", "train.eval_every", "train.keep_checkpoints",
+  static const std::vector<std::string> kKeys = {"train.steps",        "train.log_every",
+                                                 "train.sample_every", "train.checkpoint_every",
+                                                 "train.eval_every",   "train.keep_checkpoints",
                                                  "train.cuda_graph"};
   return kKeys;
 }

@@ -29,7 +29,8 @@ torch::Device resolve_device(const std::string& name) {
       index = std::stoi(name.substr(5));
     }
     if (!torch::cuda::is_available())
-      throw UsageError("--device " + name + ": no CUDA device is available to this LibTorch (a CPU-only build, or no "
+      throw UsageError("--device " + name +
+                       ": no CUDA device is available to this LibTorch (a CPU-only build, or no "
                        "GPU); use --device cpu or auto");
     if (index >= static_cast<int>(torch::cuda::device_count()))
       throw UsageError("--device " + name + ": only " + std::to_string(torch::cuda::device_count()) +

@@ -39,8 +39,7 @@ RngState capture_rng(const torch::Device& device) {
 
 void restore_rng(const RngState& state, const torch::Device& device) {
   set_state(at::globalContext().defaultGenerator(torch::kCPU), state.cpu);
-  if (!device.is_cpu() && state.device.defined())
-    set_state(at::globalContext().defaultGenerator(device), state.device);
+  if (!device.is_cpu() && state.device.defined()) set_state(at::globalContext().defaultGenerator(device), state.device);
 }
 
 torch::Generator make_generator(uint64_t seed, uint64_t stream) {

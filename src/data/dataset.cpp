@@ -62,8 +62,8 @@ Dataset load_idx_folder(const DataConfig& config, const std::string& images_path
     std::vector<int64_t> label_dims;
     std::vector<uint8_t> labels = read_idx_file(labels_path, 1, label_dims);
     if (label_dims[0] != dims[0])
-      throw RuntimeError("IDX labels '" + labels_path + "' hold " + std::to_string(label_dims[0]) +
-                         " labels for " + std::to_string(dims[0]) + " images in '" + images_path + "'");
+      throw RuntimeError("IDX labels '" + labels_path + "' hold " + std::to_string(label_dims[0]) + " labels for " +
+                         std::to_string(dims[0]) + " images in '" + images_path + "'");
     // Classes come from the whole file, so that data.limit does not change the class list.
     const int64_t num_classes = *std::max_element(labels.begin(), labels.end()) + 1;
     data.labels = torch::from_blob(labels.data(), {n}, torch::kUInt8).to(torch::kInt64);
@@ -81,8 +81,9 @@ bool has_idx_split(const std::string& path, DataSplit split) {
 Dataset load_dataset(const DataConfig& config) {
   const fs::path dir(config.path);
   if (!fs::exists(dir))
-    throw RuntimeError("data.path '" + config.path + "' does not exist; point data.path at an IDX folder or an image folder" +
-                       (config.path.rfind("/usr/share/datasets/", 0) == 0 ? " (Debian: apt-get install dataset-fashion-mnist)" : ""));
+    throw RuntimeError(
+        "data.path '" + config.path + "' does not exist; point data.path at an IDX folder or an image folder" +
+        (config.path.rfind("/usr/share/datasets/", 0) == 0 ? " (Debian: apt-get install dataset-fashion-mnist)" : ""));
   if (!fs::is_directory(dir))
     throw RuntimeError("data.path '" + config.path + "' is not a folder; point it at an IDX folder or an image folder");
   const std::string prefix = idx_prefix(config.split);
@@ -90,8 +91,8 @@ Dataset load_dataset(const DataConfig& config) {
   if (!images.empty()) return load_idx_folder(config, images);
   const DataSplit other = config.split == DataSplit::train ? DataSplit::test : DataSplit::train;
   if (!find_idx(dir, idx_prefix(other), "images").empty())
-    throw RuntimeError("IDX folder '" + config.path + "' has no " + prefix + "-images-idx3-ubyte[.gz] for data.split '" +
-                       spelling(config.split) + "'");
+    throw RuntimeError("IDX folder '" + config.path + "' has no " + prefix +
+                       "-images-idx3-ubyte[.gz] for data.split '" + spelling(config.split) + "'");
   return load_image_folder(config);
 }
 

@@ -127,15 +127,15 @@ void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels
   if (!fs::is_directory(dir)) throw RuntimeError("image folder '" + dir + "' does not exist or is not a folder");
   const std::vector<std::string> files = list_image_files(dir);
   if (files.empty())
-    throw RuntimeError("no images found in '" + dir + "' (looked for .png, .jpg, .jpeg, .bmp, directly or one "
+    throw RuntimeError("no images found in '" + dir +
+                       "' (looked for .png, .jpg, .jpeg, .bmp, directly or one "
                        "subfolder per class)");
   size = 0;
   channels = 0;
   for (const auto& f : files) {
     int w = 0, h = 0, c = 0;
     if (!stbi_info(f.c_str(), &w, &h, &c))
-      throw RuntimeError("cannot decode image '" + f + "': " + stbi_failure_reason() +
-                         "; remove or replace the file");
+      throw RuntimeError("cannot decode image '" + f + "': " + stbi_failure_reason() + "; remove or replace the file");
     if (w != h)
       throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) +
                          "; eval scores square images of one size (as ganpp sample --dir writes them)");

@@ -26,10 +26,9 @@ std::string describe(const Dataset& data, int64_t used) {
 
 // Per-class FD and class accuracy of conditional samples (labels `fake_labels`) against labelled reference
 // features (`real_labels`, undefined when the reference has none).
-void conditional_metrics(EvalResult& out, FeatureNet& net, const torch::Tensor& fake_images,
-                         const torch::Tensor& fake, const torch::Tensor& fake_labels, const torch::Tensor& real,
-                         const torch::Tensor& real_labels, const std::vector<std::string>& names, int64_t num_classes,
-                         torch::Device device) {
+void conditional_metrics(EvalResult& out, FeatureNet& net, const torch::Tensor& fake_images, const torch::Tensor& fake,
+                         const torch::Tensor& fake_labels, const torch::Tensor& real, const torch::Tensor& real_labels,
+                         const std::vector<std::string>& names, int64_t num_classes, torch::Device device) {
   torch::Tensor predicted;
   if (!net.classify)
     out.class_note = "class accuracy needs a ganpp classifier as --features";
@@ -37,8 +36,8 @@ void conditional_metrics(EvalResult& out, FeatureNet& net, const torch::Tensor& 
     out.class_note = "class accuracy needs a classifier trained on the generator's classes";
   else
     predicted = predict_classes(net, fake_images, device);
-  if (!real_labels.defined()) out.class_note += std::string(out.class_note.empty() ? "" : "; ") +
-                                                "per-class FD needs a labelled reference";
+  if (!real_labels.defined())
+    out.class_note += std::string(out.class_note.empty() ? "" : "; ") + "per-class FD needs a labelled reference";
   if (predicted.defined()) out.class_accuracy = (predicted == fake_labels).to(torch::kFloat64).mean().item<double>();
   for (int64_t c = 0; c < num_classes; ++c) {
     ClassMetrics m;
@@ -138,7 +137,10 @@ Json eval_result_to_json(const EvalResult& r) {
     j["class_accuracy"] = number(r.class_accuracy);
     Json classes = Json::array();
     for (const auto& c : r.classes)
-      classes.push_back({{"class", c.name}, {"n", c.n}, {"n_reference", c.n_reference}, {"fd", number(c.fd)},
+      classes.push_back({{"class", c.name},
+                         {"n", c.n},
+                         {"n_reference", c.n_reference},
+                         {"fd", number(c.fd)},
                          {"accuracy", number(c.accuracy)}});
     j["classes"] = classes;
     if (!r.class_note.empty()) j["class_note"] = r.class_note;

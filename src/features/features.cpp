@@ -44,7 +44,8 @@ FeatureNet torchscript_features(const std::string& path, torch::Device device) {
   const auto int_attr = [&](const char* name) -> int64_t {
     if (!module->hasattr(name)) return 0;
     const auto v = module->attr(name);
-    if (!v.isInt()) throw RuntimeError("TorchScript feature module '" + path + "': attribute '" + name + "' must be an int");
+    if (!v.isInt())
+      throw RuntimeError("TorchScript feature module '" + path + "': attribute '" + name + "' must be an int");
     return v.toInt();
   };
   net.image_size = int_attr("image_size");
@@ -62,7 +63,8 @@ FeatureNet torchscript_features(const std::string& path, torch::Device device) {
                          c10::str(images.sizes()) + ": " + first_line(e.what_without_backtrace()));
     }
     if (!out.isTensor() || out.toTensor().dim() < 2 || out.toTensor().size(0) != images.size(0))
-      throw RuntimeError("TorchScript feature module '" + path + "' must return one feature vector per image, a "
+      throw RuntimeError("TorchScript feature module '" + path +
+                         "' must return one feature vector per image, a "
                          "tensor [B, d]");
     const auto t = out.toTensor();
     return t.reshape({t.size(0), -1});
@@ -81,9 +83,11 @@ FeatureNet load_feature_net(const std::string& path, torch::Device device) {
 
 void check_feature_input(const FeatureNet& net, int64_t size, int64_t channels, const std::string& what) {
   if (net.image_size != 0 && net.image_size != size)
-    throw RuntimeError(what + " are " + std::to_string(size) + "x" + std::to_string(size) + " pixels, but the feature "
-                       "network takes " + std::to_string(net.image_size) + "x" + std::to_string(net.image_size) +
-                       " (" + net.description + "); use a feature network trained at that size");
+    throw RuntimeError(what + " are " + std::to_string(size) + "x" + std::to_string(size) +
+                       " pixels, but the feature "
+                       "network takes " +
+                       std::to_string(net.image_size) + "x" + std::to_string(net.image_size) + " (" + net.description +
+                       "); use a feature network trained at that size");
   if (net.channels != 0 && net.channels != channels && !(channels == 1 && net.channels == 3))
     throw RuntimeError(what + " have " + std::to_string(channels) + " channel(s), but the feature network takes " +
                        std::to_string(net.channels) + " (" + net.description + ")");
@@ -113,8 +117,10 @@ torch::Tensor extract_features(FeatureNet& net, const torch::Tensor& images, tor
 }
 
 torch::Tensor predict_classes(FeatureNet& net, const torch::Tensor& images, torch::Device device) {
-  if (!net.classify) throw RuntimeError(net.description + " is not a classifier; class accuracy needs a ganpp classifier");
-  return map_chunks(net, [&](const torch::Tensor& x) { return net.classify(x).argmax(1); }, images, device);
+  if (!net.classify)
+    throw RuntimeError(net.description + " is not a classifier; class accuracy needs a ganpp classifier");
+  return map_chunks(
+      net, [&](const torch::Tensor& x) { return net.classify(x).argmax(1); }, images, device);
 }
 
 }  // namespace ganpp

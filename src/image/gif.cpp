@@ -21,7 +21,8 @@ int append_bytes(GifFileType* gif, const GifByteType* data, int size) {
 }
 
 [[noreturn]] void fail(const std::string& what, int code) {
-  throw RuntimeError("GIF encoding failed (" + what + "): " + std::string(GifErrorString(code) ? GifErrorString(code) : "?"));
+  throw RuntimeError("GIF encoding failed (" + what +
+                     "): " + std::string(GifErrorString(code) ? GifErrorString(code) : "?"));
 }
 
 // Palette indices of every frame, one byte per pixel, frame after frame; fills `colors` (256 entries).

@@ -9,7 +9,8 @@ namespace F = torch::nn::functional;
 namespace ganpp {
 
 torch::Tensor loss_bce_d(const torch::Tensor& real_logits, const torch::Tensor& fake_logits, double label_smoothing) {
-  const auto real = F::binary_cross_entropy_with_logits(real_logits, torch::full_like(real_logits, 1.0 - label_smoothing));
+  const auto real = F::binary_cross_entropy_with_logits(real_logits,
+                                                        torch::full_like(real_logits, 1.0 - label_smoothing));
   const auto fake = F::binary_cross_entropy_with_logits(fake_logits, torch::zeros_like(fake_logits));
   return real + fake;
 }
@@ -50,7 +51,8 @@ torch::Tensor gradient_penalty_of(const std::function<torch::Tensor(const torch:
   AutocastGuard fp32(real.device(), /*enabled=*/false);
   if (!epsilon.defined()) epsilon = torch::rand({real.size(0)}, real.options());
   const auto eps = epsilon.view({-1, 1, 1, 1});
-  const auto mixed = (eps * real.to(torch::kFloat32) + (1 - eps) * fake.detach().to(torch::kFloat32)).requires_grad_(true);
+  const auto mixed =
+      (eps * real.to(torch::kFloat32) + (1 - eps) * fake.detach().to(torch::kFloat32)).requires_grad_(true);
   const auto grad = torch::autograd::grad({score(mixed).sum()}, {mixed}, /*grad_outputs=*/{},
                                           /*retain_graph=*/true, /*create_graph=*/true)[0];
   return (grad.flatten(1).norm(2, /*dim=*/1) - 1).pow(2).mean();

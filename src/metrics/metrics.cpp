@@ -125,9 +125,8 @@ QualityMetrics compare_features(const torch::Tensor& real, const torch::Tensor& 
 }
 
 Json metrics_to_json(const QualityMetrics& m) {
-  return Json{{"eval_n", m.n},        {"eval_n_reference", m.n_reference}, {"fd", m.fd},
-              {"kid", m.kid.mean},    {"kid_std", m.kid.std},               {"precision", m.pr.precision},
-              {"recall", m.pr.recall}};
+  return Json{{"eval_n", m.n},        {"eval_n_reference", m.n_reference}, {"fd", m.fd},           {"kid", m.kid.mean},
+              {"kid_std", m.kid.std}, {"precision", m.pr.precision},       {"recall", m.pr.recall}};
 }
 
 }  // namespace ganpp

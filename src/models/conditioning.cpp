@@ -50,8 +50,8 @@ ConditionHeadImpl::ConditionHeadImpl(Conditioning conditioning, int64_t classes,
     torch::NoGradGuard no_grad;
     projection_->weight.normal_(0.0, 0.02);  // starts near the unconditional score
   } else if (conditioning == Conditioning::ac) {
-    classifier_ = register_module(
-        "classifier", nn::Sequential(maybe_spectral_norm(nn::Linear(feature_dim, classes), spectral_norm)));
+    classifier_ = register_module("classifier",
+                                  nn::Sequential(maybe_spectral_norm(nn::Linear(feature_dim, classes), spectral_norm)));
   }
 }
 

@@ -51,9 +51,8 @@ torch::Tensor conv_transpose2d(torch::nn::ConvTranspose2dImpl& layer, const torc
   const auto& o = layer.options;
   const bool fast = x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
                     layer.weight.scalar_type() == torch::kFloat32 && o.out_channels() >= kMinOutputChannels &&
-                    !o.bias() && o.groups() == 1 && (*o.stride())[0] == (*o.stride())[1] &&
-                    (*o.dilation())[0] == 1 && (*o.dilation())[1] == 1 && (*o.output_padding())[0] == 0 &&
-                    (*o.output_padding())[1] == 0;
+                    !o.bias() && o.groups() == 1 && (*o.stride())[0] == (*o.stride())[1] && (*o.dilation())[0] == 1 &&
+                    (*o.dilation())[1] == 1 && (*o.output_padding())[0] == 0 && (*o.output_padding())[1] == 0;
   if (!fast) return layer.forward(x);
   return ConvTransposeViaBackward::apply(x, layer.weight, (*o.stride())[0], padding);
 }

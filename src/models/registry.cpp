@@ -18,7 +18,8 @@ const Architecture& find_architecture(const std::string& name) {
     if (arch.name == name) return arch;
   std::string names;
   for (const auto& arch : architectures()) names += (names.empty() ? "" : ", ") + arch.name;
-  throw UsageError("config key 'model.arch' = \"" + name + "\" is not a registered architecture; choose one of: " + names);
+  throw UsageError("config key 'model.arch' = \"" + name +
+                   "\" is not a registered architecture; choose one of: " + names);
 }
 
 ResolvedConfig validate(const Config& config) {
@@ -59,12 +60,15 @@ std::string describe_variant(const Config& c) {
   text += ", G output " + spelling(m.g.output);
   if (m.conditional) {
     text += ", conditional (" + (m.num_classes > 0 ? std::to_string(m.num_classes) : std::string("dataset's")) +
-            " classes; G " + (m.g.embed_dim > 0 ? "label embedding " + std::to_string(m.g.embed_dim) : "one-hot labels") +
-            ", D " + spelling(m.d.conditioning) + ")";
+            " classes; G " +
+            (m.g.embed_dim > 0 ? "label embedding " + std::to_string(m.g.embed_dim) : "one-hot labels") + ", D " +
+            spelling(m.d.conditioning) + ")";
   }
   text += std::string(", D batch norm ") + (discriminator_batch_norm(c) ? "on" : "off");
   if (m.d.spectral_norm || m.g.spectral_norm)
-    text += std::string(", spectral norm in ") + (m.d.spectral_norm && m.g.spectral_norm ? "G and D" : m.d.spectral_norm ? "D" : "G");
+    text += std::string(", spectral norm in ") + (m.d.spectral_norm && m.g.spectral_norm ? "G and D"
+                                                  : m.d.spectral_norm                    ? "D"
+                                                                                         : "G");
   if (m.d.dropout > 0) text += ", D dropout " + std::to_string(m.d.dropout).substr(0, 4);
   text += "; loss " + c.loss.kind;
   if (c.loss.feature_matching > 0) text += " + feature matching";

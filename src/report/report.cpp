@@ -79,12 +79,8 @@ ChartSeries downsampled(const ChartSeries& s) {
 }
 
 std::string charts_html(const std::vector<ChartSeries>& series) {
-  static const std::vector<std::string> kOrder = {"Losses",
-                                                  "Discriminator outputs",
-                                                  "Gradient norms",
-                                                  "Diversity",
-                                                  "Fréchet distance (eval)",
-                                                  "Precision and recall (eval)",
+  static const std::vector<std::string> kOrder = {"Losses",    "Discriminator outputs",   "Gradient norms",
+                                                  "Diversity", "Fréchet distance (eval)", "Precision and recall (eval)",
                                                   "KID (eval)"};
   std::vector<std::pair<std::string, std::vector<ChartSeries>>> groups;
   for (const auto& g : kOrder) groups.push_back({g, {}});
@@ -146,10 +142,9 @@ std::string grids_html(const std::string& run_dir) {
                                  std::min(grids.size(), kReportMaxGrids), grids.size());
   html += "<div class=\"grids\">\n";
   for (size_t i : evenly_spaced(grids.size(), kReportMaxGrids))
-    html += fmt::format(
-        "<figure><a href=\"samples/{0}\"><img src=\"samples/{0}\" alt=\"samples at step {1}\"></a>"
-        "<figcaption>step {1}</figcaption></figure>\n",
-        grids[i].second, grids[i].first);
+    html += fmt::format("<figure><a href=\"samples/{0}\"><img src=\"samples/{0}\" alt=\"samples at step {1}\"></a>"
+                        "<figcaption>step {1}</figcaption></figure>\n",
+                        grids[i].second, grids[i].first);
   return html + "</div>\n";
 }
 
@@ -187,7 +182,8 @@ std::string metric_group(const std::string& key) {
 
 std::string build_report(const std::string& run_dir) {
   if (!fs::exists(log_path(run_dir)))
-    throw RuntimeError("no log.jsonl in '" + run_dir + "': not a run directory, or the run has not logged a step yet; "
+    throw RuntimeError("no log.jsonl in '" + run_dir +
+                       "': not a run directory, or the run has not logged a step yet; "
                        "pass the folder that 'ganpp train --out' wrote");
   const std::vector<Json> records = read_log(run_dir);
   const std::string name = fs::path(run_dir).lexically_normal().filename().string();

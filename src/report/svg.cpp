@@ -10,8 +10,8 @@
 namespace ganpp {
 namespace {
 
-constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-                                   "#17becf"};
+constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                   "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
 }  // namespace
 
@@ -42,7 +42,8 @@ std::vector<double> ticks(double lo, double hi, int count) {
       break;
     }
   std::vector<double> out;
-  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
+  for (double v = std::ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push_back(std::abs(v) < step * 1e-9 ? 0 : v);
   return out;
 }
 
@@ -106,8 +107,8 @@ std::string svg_line_chart(const std::string& title, const std::vector<ChartSeri
       last_x = px(s.x[i]), last_y = py(s.y[i]);
       points += fmt::format("{}{:.1f},{:.1f}", n++ ? " " : "", last_x, last_y);
     }
-    svg += fmt::format("<polyline class=\"series\" data-series=\"{}\" stroke=\"{}\" points=\"{}\"/>\n", html_escape(s.name),
-                       color, points);
+    svg += fmt::format("<polyline class=\"series\" data-series=\"{}\" stroke=\"{}\" points=\"{}\"/>\n",
+                       html_escape(s.name), color, points);
     if (n == 1)  // a lone point draws no line: mark it
       svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", last_x, last_y, color);
     svg += fmt::format(

@@ -62,7 +62,8 @@ std::string create_run_dir(const std::string& out, const std::string& name, cons
     int next = 1;
     for (const auto& e : fs::directory_iterator(runs_root)) {
       const std::string n = e.path().filename().string();
-      if (n.size() >= 5 && std::all_of(n.begin(), n.begin() + 5, ::isdigit)) next = std::max(next, std::stoi(n.substr(0, 5)) + 1);
+      if (n.size() >= 5 && std::all_of(n.begin(), n.begin() + 5, ::isdigit))
+        next = std::max(next, std::stoi(n.substr(0, 5)) + 1);
     }
     for (;; ++next) {
       char prefix[16];

@@ -53,7 +53,9 @@ torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, const torch::Te
   return torch::cat(parts);
 }
 
-torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device) { return generate(g, z, {}, device); }
+torch::Tensor generate(GeneratorBase& g, const torch::Tensor& z, torch::Device device) {
+  return generate(g, z, {}, device);
+}
 
 int64_t resolve_class(const std::string& name_or_index, const LoadedGenerator& loaded) {
   const int64_t classes = conditional_classes(loaded.config);
@@ -66,7 +68,7 @@ int64_t resolve_class(const std::string& name_or_index, const LoadedGenerator& l
   std::string names;
   for (const auto& c : loaded.classes) names += (names.empty() ? "" : ", ") + c;
   throw RuntimeError("--class '" + name_or_index + "' is not a class of this model; give an index from 0 to " +
-                   std::to_string(classes - 1) + (names.empty() ? "" : " or one of: " + names));
+                     std::to_string(classes - 1) + (names.empty() ? "" : " or one of: " + names));
 }
 
 torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cls) {
@@ -76,7 +78,9 @@ torch::Tensor sample_labels(const LoadedGenerator& loaded, int64_t n, int64_t cl
   return class_cycle_labels(n, classes);
 }
 
-torch::Tensor class_cycle_labels(int64_t n, int64_t classes) { return torch::arange(n, torch::kInt64).remainder(classes); }
+torch::Tensor class_cycle_labels(int64_t n, int64_t classes) {
+  return torch::arange(n, torch::kInt64).remainder(classes);
+}
 
 torch::Tensor class_row_labels(int64_t classes, int64_t per_row) {
   return torch::arange(classes, torch::kInt64).repeat_interleave(per_row);

@@ -14,7 +14,8 @@ namespace ganpp {
 
 #ifdef GANPP_CUDA
 struct GraphedFunction::Graph {
-  explicit Graph(torch::Device device) : stream(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())) {}
+  explicit Graph(torch::Device device)
+      : stream(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index())) {}
   // Warm-up and capture run on a stream of their own (capture cannot use the default stream; warming up there
   // too creates its cuBLAS/cuDNN workspaces before the capture). Replays run on the caller's stream.
   c10::cuda::CUDAStream stream;
@@ -63,8 +64,8 @@ bool GraphedFunction::matches_capture(const std::vector<torch::Tensor>& inputs) 
   if (inputs.size() != static_inputs_.size()) return false;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].defined() != static_inputs_[i].defined()) return false;
-    if (inputs[i].defined() && (inputs[i].sizes() != static_inputs_[i].sizes() ||
-                                inputs[i].scalar_type() != static_inputs_[i].scalar_type()))
+    if (inputs[i].defined() &&
+        (inputs[i].sizes() != static_inputs_[i].sizes() || inputs[i].scalar_type() != static_inputs_[i].scalar_type()))
       return false;
   }
   return true;

@@ -43,11 +43,10 @@ bool fused_adam_available() {
 }
 
 Optimizer::Optimizer(torch::nn::Module& module, const AdamConfig& config, bool fused)
-    : adam_(std::make_unique<torch::optim::Adam>(
-          module.parameters(),
-          torch::optim::AdamOptions(config.lr).betas({config.betas[0], config.betas[1]}).weight_decay(config.weight_decay))),
-      fused_(fused && fused_adam_available()),
-      lr_(config.lr) {
+    : adam_(std::make_unique<torch::optim::Adam>(module.parameters(), torch::optim::AdamOptions(config.lr)
+                                                                          .betas({config.betas[0], config.betas[1]})
+                                                                          .weight_decay(config.weight_decay))),
+      fused_(fused && fused_adam_available()), lr_(config.lr) {
   if (fused_) bind_state();
 }
 

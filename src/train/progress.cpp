@@ -32,14 +32,8 @@ std::string format_progress(const ProgressStatus& p) {
 }
 
 Progress::Progress(std::ostream* live, int64_t start_step, int64_t total_steps, double redraw_s, Clock::time_point now)
-    : live_(live),
-      start_step_(start_step),
-      total_(total_steps),
-      redraw_s_(redraw_s),
-      start_(now),
-      last_draw_(now),
-      loss_d_(kNaN),
-      loss_g_(kNaN) {}
+    : live_(live), start_step_(start_step), total_(total_steps), redraw_s_(redraw_s), start_(now), last_draw_(now),
+      loss_d_(kNaN), loss_g_(kNaN) {}
 
 void Progress::set_losses(double loss_d, double loss_g) {
   loss_d_ = loss_d;
@@ -57,7 +51,7 @@ void Progress::tick(int64_t step, double epoch, int64_t images, Clock::time_poin
   if (!live_) return;
   const double since = std::chrono::duration<double>(now - last_draw_).count();
   if (since < redraw_s_ && step < total_) return;
-  ProgressStatus status{step, total_, epoch, since > 0 ? images_since_draw_ / since : kNaN, eta_seconds(step, now),
+  ProgressStatus status{step,    total_, epoch, since > 0 ? images_since_draw_ / since : kNaN, eta_seconds(step, now),
                         loss_d_, loss_g_};
   // "\r" returns to the line start and "\x1b[K" erases what a longer previous line left behind.
   *live_ << '\r' << format_progress(status) << "\x1b[K" << std::flush;

@@ -115,9 +115,8 @@ class ConsoleObserver : public RunObserver {
     const Json& r = e.record;
     progress_->clear();
     spdlog::info("eval step {}: FD {:.4f} KID {:.5f} ± {:.5f} precision {:.3f} recall {:.3f} (N = {}){}", run.step(),
-                 number(r, "fd"), number(r, "kid"), number(r, "kid_std"), number(r, "precision"),
-                 number(r, "recall"), r.value("eval_n", int64_t{0}),
-                 e.best ? "; best so far: checkpoints/best.ckpt" : "");
+                 number(r, "fd"), number(r, "kid"), number(r, "kid_std"), number(r, "precision"), number(r, "recall"),
+                 r.value("eval_n", int64_t{0}), e.best ? "; best so far: checkpoints/best.ckpt" : "");
   }
   void on_step(TrainingRun& run, const StepStats&, const StepPoints&) override {
     progress_->tick(run.step(), run.epoch(), run.config().loss.n_critic * run.config().train.batch_size);

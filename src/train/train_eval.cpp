@@ -10,8 +10,7 @@ namespace {
 constexpr uint64_t kEvalLatentStream = 0x4556414CULL;  // a stream of its own: evaluations never draw training RNG
 }  // namespace
 
-TrainingEvaluator::TrainingEvaluator(const Config& config, const Dataset& data, torch::Device device,
-                                     double best_fd)
+TrainingEvaluator::TrainingEvaluator(const Config& config, const Dataset& data, torch::Device device, double best_fd)
     : device_(device), net_(load_feature_net(config.train.eval_features, device)), seed_(config.train.seed) {
   check_feature_input(net_, config.data.image_size, config.data.channels, "the training images");
   const int64_t n = config.train.eval_samples;

@@ -173,8 +173,8 @@ void Trainer::load(CheckpointReader& checkpoint) {
   }
   if (ema_g_) {
     if (!checkpoint.has_generator_ema())
-      throw RuntimeError("checkpoint '" + checkpoint.path() + "' has no EMA generator although train.ema = " +
-                         std::to_string(config_.train.ema));
+      throw RuntimeError("checkpoint '" + checkpoint.path() +
+                         "' has no EMA generator although train.ema = " + std::to_string(config_.train.ema));
     checkpoint.load_generator_ema(*ema_g_);
   }
   const TrainingState& state = checkpoint.state();

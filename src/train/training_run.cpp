@@ -9,10 +9,10 @@
 #include <spdlog/spdlog.h>
 
 #include "ganpp/checkpoint.hpp"
-#include "ganpp/version.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/run_observers.hpp"
+#include "ganpp/version.hpp"
 
 namespace ganpp {
 namespace {
@@ -86,8 +86,7 @@ TrainingRun::TrainingRun(Config config, std::string run_dir, Dataset data, const
 
 TrainingRun::~TrainingRun() = default;
 
-std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string& out_dir,
-                                                const RunOptions& options) {
+std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string& out_dir, const RunOptions& options) {
   validate(config);
   Trainer::check_supported(config, options.device);
   check_out_dir(out_dir);
@@ -120,7 +119,8 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
   }
   Dataset data = load_dataset(config.data);
   if (data.classes != checkpoint.state().classes)
-    throw RuntimeError("the data at '" + config.data.path + "' has other classes than when the run started; resume "
+    throw RuntimeError("the data at '" + config.data.path +
+                       "' has other classes than when the run started; resume "
                        "needs the same dataset");
   std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), std::move(data), options));
   run->trainer_->load(checkpoint);
@@ -148,8 +148,8 @@ void TrainingRun::check_finite() const {
   const auto bad = trainer_->non_finite();
   if (!bad) return;
   const std::string latest = latest_checkpoint_path(run_dir_);
-  throw RuntimeError("non-finite loss at step " + std::to_string(bad->step) + " (loss_d = " +
-                     std::to_string(bad->loss_d) + ", loss_g = " + std::to_string(bad->loss_g) +
+  throw RuntimeError("non-finite loss at step " + std::to_string(bad->step) +
+                     " (loss_d = " + std::to_string(bad->loss_d) + ", loss_g = " + std::to_string(bad->loss_g) +
                      "); training stopped. " +
                      (std::filesystem::exists(latest) ? "The last good checkpoint is " + latest + "; "
                                                       : "No checkpoint was written; ") +
