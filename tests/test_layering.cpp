@@ -19,9 +19,9 @@ namespace {
 // Modules of one level are independent of each other.
 const std::map<std::string, int> kLevel = {
     {"core", 0},  // config, errors, files, ...
-    {"image", 1},      {"data", 1},       {"models", 1},   {"metrics", 1}, {"run_dir", 1}, {"losses", 2},
-    {"checkpoint", 2}, {"classifier", 2}, {"features", 3}, {"sample", 3},  {"eval", 4},    {"export", 4},
-    {"inspect", 4},    {"report", 4},     {"train", 5},    {"bench", 6},   {"cli", 7},
+    {"image", 1},      {"data", 1},       {"losses", 1},   {"metrics", 1}, {"run_dir", 1}, {"models", 2},
+    {"checkpoint", 3}, {"classifier", 3}, {"features", 4}, {"sample", 4},  {"eval", 5},    {"export", 5},
+    {"inspect", 5},    {"report", 5},     {"train", 6},    {"bench", 7},   {"cli", 8},
 };
 
 // include/ganpp/<header> -> the module (folder of src/) that implements it.
