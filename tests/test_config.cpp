@@ -352,5 +352,45 @@ TEST(ConfigTest, ChoicesAreSpelledAsInJson) {
   EXPECT_EQ(j["train"]["precision"], "fp32");
 }
 
+TEST(ConfigTest, TrainingQualityKeysParseAndRoundTrip) {
+  Json json = Json::object();
+  apply_override(json, "train.augment=diffaugment");
+  apply_override(json, "train.augment_policy=translation,color");
+  apply_override(json, "data.background=#ff8000");
+  apply_override(json, "loss.r1_gamma=0.5");
+  apply_override(json, "loss.reg_every=16");
+  apply_override(json, "train.ema_bn=copy");
+  const Config c = config_from_json(json);
+  EXPECT_EQ(c.train.augment, Augment::diffaugment);
+  EXPECT_TRUE(c.train.augment_policy.color && c.train.augment_policy.translation);
+  EXPECT_FALSE(c.train.augment_policy.cutout);
+  EXPECT_EQ(background_rgb(c.data), (std::array<uint8_t, 3>{255, 128, 0}));
+  EXPECT_EQ(c.train.ema_bn, EmaBatchNorm::copy);
+  const Json back = config_to_json(c);
+  EXPECT_EQ(back["train"]["augment_policy"], "color,translation");
+  EXPECT_EQ(config_to_json(config_from_json(back)), back);
+  EXPECT_EQ(background_rgb(Config{}.data), (std::array<uint8_t, 3>{255, 255, 255}));
+
+  Json bad = Json::object();
+  apply_override(bad, "train.augment_policy=color,zoom");
+  EXPECT_NE(error_of<UsageError>([&] { config_from_json(bad); }).find("unknown transform 'zoom'"), std::string::npos);
+  Config colour;
+  colour.data.background = "#12345";
+  EXPECT_NE(error_of<UsageError>([&] { validate_fields(colour); }).find("data.background"), std::string::npos);
+}
+
+// A checkpoint's stored config names every key of its time: keys added since take the old behaviour.
+TEST(ConfigTest, StoredConfigsWithoutNewKeysKeepTheirOldBehaviour) {
+  Json stored = config_to_json(Config{});
+  stored["data"].erase("background");
+  stored["train"].erase("ema_bn");
+  const Config old = stored_config_from_json(stored);
+  EXPECT_EQ(old.data.background, "none");
+  EXPECT_EQ(background_rgb(old.data), std::nullopt);
+  EXPECT_EQ(old.train.ema_bn, EmaBatchNorm::copy);
+  // A user's file without them gets today's defaults.
+  EXPECT_EQ(config_from_json(stored).data.background, "white");
+}
+
 }  // namespace
 }  // namespace ganpp

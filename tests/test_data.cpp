@@ -12,6 +12,8 @@
 #include "ganpp/errors.hpp"
 #include "helpers.hpp"
 
+#include <stb_image_write.h>
+
 namespace fs = std::filesystem;
 
 namespace ganpp {
@@ -233,6 +235,34 @@ TEST_F(DataTest, ImageFolderSameSizeKeepsPixels) {
   for (int y : {0, 3, 7})
     for (int x : {0, 5, 7})
       for (int ch = 0; ch < 3; ++ch) EXPECT_EQ(d.images[0][ch][y][x].item<uint8_t>(), (x * 7 + y * 3 + ch * 50) % 256);
+}
+
+// RGBA pixels: opaque red, transparent green, half-transparent blue, composited onto the background as
+// round((v·a + bg·(255 − a)) / 255); "none" drops alpha as before compositing existed.
+TEST_F(DataTest, ImageFolderCompositesAlphaOntoTheBackground) {
+  const TempDir tmp("folder-alpha");
+  fs::create_directories(tmp.path + "/img");
+  const unsigned char rgba[] = {255, 0, 0, 255, 0, 255, 0, 0, 0, 0, 255, 128, 10, 20, 30, 255};
+  ASSERT_TRUE(stbi_write_png((tmp.path + "/img/a.png").c_str(), 2, 2, 4, rgba, 8));
+  DataConfig config = data_config(tmp.path + "/img", /*size=*/2, /*channels=*/3);
+  auto pixel = [](const Dataset& d, int y, int x) {
+    std::vector<int> out;
+    for (int64_t c = 0; c < d.images.size(1); ++c) out.push_back(d.images[0][c][y][x].item<uint8_t>());
+    return out;
+  };
+  const Dataset white = load_dataset(config);
+  EXPECT_EQ(pixel(white, 0, 0), (std::vector<int>{255, 0, 0}));
+  EXPECT_EQ(pixel(white, 0, 1), (std::vector<int>{255, 255, 255}));
+  EXPECT_EQ(pixel(white, 1, 0), (std::vector<int>{127, 127, 255}));  // (255·127 + 127) / 255 = 127
+  EXPECT_EQ(pixel(white, 1, 1), (std::vector<int>{10, 20, 30}));
+  config.background = "black";
+  EXPECT_EQ(pixel(load_dataset(config), 1, 0), (std::vector<int>{0, 0, 128}));
+  config.background = "none";
+  EXPECT_EQ(pixel(load_dataset(config), 0, 1), (std::vector<int>{0, 255, 0}));
+  config.background = "white";
+  config.channels = 1;  // stb's luma of the composited pixel: (77r + 150g + 29b) >> 8
+  EXPECT_EQ(pixel(load_dataset(config), 0, 1), (std::vector<int>{255}));
+  EXPECT_EQ(pixel(load_dataset(config), 1, 1), (std::vector<int>{(10 * 77 + 20 * 150 + 30 * 29) >> 8}));
 }
 
 TEST_F(DataTest, ImageFolderToGrayscale) {

@@ -41,54 +41,104 @@ TEST(HealthTest, DiversityIsTheMeanPairwiseRmsDistance) {
   EXPECT_NEAR(real_image_diversity(real, 1), 0.0, 1e-6);  // only the first image
 }
 
-Json record(int64_t step, double d_fake) { return Json{{"step", step}, {"d_fake", d_fake}}; }
+Json record(int64_t step, double d_real, double d_fake) {
+  return Json{{"step", step}, {"d_real", d_real}, {"d_fake", d_fake}};
+}
 
 TEST(HealthTest, CollapseWarnsWhenDiversityFallsFarBelowItsPeakAndTheRealImages) {
   HealthMonitor m(/*logit_loss=*/true, /*real_diversity=*/0.6);
-  // An untrained generator draws near-identical images: low, but no fall yet.
+  // An untrained generator draws near-identical images: low, but no fall and not yet flat.
   EXPECT_TRUE(m.observe(Json{{"step", 5}, {"diversity", 0.05}}).empty());
   EXPECT_TRUE(m.observe(Json{{"step", 10}, {"diversity", 0.5}}).empty());
   EXPECT_TRUE(m.observe(Json{{"step", 15}, {"diversity", 0.19}}).empty());  // 0.19 > 0.3 * 0.6 = 0.18
   EXPECT_TRUE(m.observe(Json{{"step", 20}}).empty());  // records without a grid say nothing about it
   const auto w = m.observe(Json{{"step", 25}, {"diversity", 0.05}});
-  ASSERT_EQ(w.size(), 1u);
+  ASSERT_EQ(w.size(), 2u);  // a fall, and two low grids in a row (0.19 then 0.05, not growing)
   EXPECT_NE(w[0].find("mode collapse at step 25"), std::string::npos) << w[0];
   EXPECT_NE(w[0].find("0.0500"), std::string::npos) << w[0];
   EXPECT_NE(w[0].find("peak 0.5000"), std::string::npos) << w[0];
-  // Below 30% of the real images but above half the peak: not (yet) a collapse.
-  HealthMonitor gentle(true, 0.6);
-  gentle.observe(Json{{"step", 5}, {"diversity", 0.2}});
-  EXPECT_TRUE(gentle.observe(Json{{"step", 10}, {"diversity", 0.15}}).empty());
+  EXPECT_NE(w[1].find("not becoming diverse at step 25"), std::string::npos) << w[1];
 }
 
-TEST(HealthTest, DiscriminatorWinsAfterFiveTinyDfakesInARow) {
-  HealthMonitor m(true, 0.6);
-  for (int i = 1; i <= 4; ++i) EXPECT_TRUE(m.observe(record(i, 0.001)).empty()) << i;
-  auto w = m.observe(record(5, 0.001));
+TEST(HealthTest, DiversityThatStaysLowAndFlatWarnsButGrowthDoesNot) {
+  HealthMonitor flat(true, /*real_diversity=*/0.8);  // low means below 0.35 * 0.8 = 0.28
+  EXPECT_TRUE(flat.observe(Json{{"step", 250}, {"diversity", 0.10}}).empty());
+  const auto w = flat.observe(Json{{"step", 500}, {"diversity", 0.12}});  // 0.12 < 1.25 * 0.10
   ASSERT_EQ(w.size(), 1u);
-  EXPECT_NE(w[0].find("discriminator is winning outright at step 5"), std::string::npos) << w[0];
-  EXPECT_EQ(m.observe(record(6, 0.001)).size(), 1u);  // still winning
-  EXPECT_TRUE(m.observe(record(7, 0.3)).empty());     // a healthy record resets the count
-  for (int i = 8; i <= 11; ++i) EXPECT_TRUE(m.observe(record(i, 0.001)).empty()) << i;
-  // Wasserstein-type losses have no probabilities: no such warning.
+  EXPECT_NE(w[0].find("15% of the real images' 0.8000 in the last 2 grids"), std::string::npos) << w[0];
+  HealthMonitor growing(true, 0.8);
+  EXPECT_TRUE(growing.observe(Json{{"step", 250}, {"diversity", 0.10}}).empty());
+  EXPECT_TRUE(growing.observe(Json{{"step", 500}, {"diversity", 0.20}}).empty());   // catching up
+  EXPECT_TRUE(growing.observe(Json{{"step", 750}, {"diversity", 0.50}}).empty());   // above the level: reset
+  EXPECT_TRUE(growing.observe(Json{{"step", 1000}, {"diversity", 0.27}}).empty());  // one low grid only
+}
+
+TEST(HealthTest, DiscriminatorWinsAfterThreeWideGapsInARow) {
+  HealthMonitor m(true, 0.6);
+  for (int i = 1; i <= 2; ++i) EXPECT_TRUE(m.observe(record(i, 0.95, 0.1)).empty()) << i;
+  auto w = m.observe(record(3, 0.98, 0.03));
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("discriminator is winning at step 3: D(x) = 0.980, D(G(z)) = 0.030"), std::string::npos) << w[0];
+  EXPECT_EQ(m.observe(record(4, 0.99, 0.01)).size(), 1u);  // still winning
+  EXPECT_TRUE(m.observe(record(5, 0.8, 0.3)).empty());     // a healthy record resets the count
+  for (int i = 6; i <= 7; ++i) EXPECT_TRUE(m.observe(record(i, 0.95, 0.1)).empty()) << i;
+  // Losses without probabilities read the overfitting signal r_t where the log has it (hinge, rpgan)...
+  HealthMonitor signed_critic(false, 0.6);
+  for (int i = 1; i <= 2; ++i) EXPECT_TRUE(signed_critic.observe(Json{{"step", i}, {"sign_real", 1.0}}).empty());
+  w = signed_critic.observe(Json{{"step", 3}, {"sign_real", 0.97}});
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("r_t = mean sign(D(x)) = 0.970"), std::string::npos) << w[0];
+  // ...and Wasserstein critics have neither: no such warning.
   HealthMonitor critic(false, 0.6);
-  for (int i = 1; i <= 10; ++i) EXPECT_TRUE(critic.observe(record(i, 0.0)).empty());
+  for (int i = 1; i <= 10; ++i) EXPECT_TRUE(critic.observe(record(i, 5.0, -5.0)).empty());
 }
 
 TEST(HealthTest, ReplayRebuildsTheStateFromTheLog) {
   TempDir dir("health-replay");
-  std::string log = Json{{"step", 1}, {"d_fake", 0.001}, {"diversity", 0.5}}.dump() + "\n";
-  for (int i = 2; i <= 4; ++i) log += record(i, 0.001).dump() + "\n";
-  log += "{\"step\": 5, \"d_fa";  // a partial line from a killed run is ignored
+  Json first = record(1, 0.99, 0.001);
+  first["diversity"] = 0.5;
+  std::string log = first.dump() + "\n" + record(2, 0.99, 0.001).dump() + "\n";
+  log += "{\"step\": 3, \"d_fa";  // a partial line from a killed run is ignored
   write_bytes(dir.path + "/log.jsonl", log);
   HealthMonitor m(true, 0.6);
   m.replay(read_log(dir.path));
-  Json next = record(5, 0.001);
+  Json next = record(3, 0.99, 0.001);
   next["diversity"] = 0.1;
-  EXPECT_EQ(m.observe(next).size(), 2u);  // the streak reaches 5, and 0.1 fell from the peak 0.5
+  EXPECT_EQ(m.observe(next).size(), 2u);  // the streak reaches 3, and 0.1 fell from the peak 0.5
   HealthMonitor fresh(true, 0.6);
   fresh.replay(read_log(dir.path + "/new-run"));  // a new run has no log yet
   EXPECT_TRUE(fresh.observe(next).empty());
+}
+
+// Logs of real runs (tests/fixtures/health/<run>/: log.jsonl and the run's config.json), replayed through the
+// monitor as the run had it: the failing runs warn within their first third, the healthy ones never.
+TEST(HealthTest, FailingRunsWarnEarlyAndHealthyRunsStaySilent) {
+  const std::vector<std::pair<std::string, bool>> runs = {{"emoji_bce", true},
+                                                          {"fashion_bce", false},
+                                                          {"fashion_wgangp", false}};
+  for (const auto& [name, failing] : runs) {
+    const std::string dir = source_path("tests/fixtures/health/" + name);
+    const Json config = Json::parse(slurp(dir + "/config.json"));
+    const std::vector<Json> records = read_log(dir);
+    ASSERT_GT(records.size(), 5u) << name;
+    const std::string kind = config["loss"]["kind"];
+    const int64_t steps = config["train"]["steps"];
+    double real = 0;
+    for (const auto& r : records)
+      if (r.contains("diversity_real")) real = r["diversity_real"];
+    ASSERT_GT(real, 0) << name;
+    HealthMonitor monitor(kind == "bce" || kind == "minimax", real, config["train"]["log_every"],
+                          config["train"]["sample_every"]);
+    int64_t first_warning = -1;
+    for (const auto& r : records)
+      if (!monitor.observe(r).empty() && first_warning < 0) first_warning = r["step"];
+    if (failing) {
+      EXPECT_GT(first_warning, 0) << name << " never warned";
+      EXPECT_LE(first_warning, steps / 3) << name;
+    } else {
+      EXPECT_EQ(first_warning, -1) << name << " warned at step " << first_warning;
+    }
+  }
 }
 
 TEST(HealthTest, TrainingLogsFiniteHealthSignalsAndWritesTheReport) {

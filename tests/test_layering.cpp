@@ -19,9 +19,9 @@ namespace {
 // Modules of one level are independent of each other.
 const std::map<std::string, int> kLevel = {
     {"core", 0},  // config, errors, files, ...
-    {"image", 1},      {"data", 1},       {"losses", 1},   {"metrics", 1}, {"run_dir", 1}, {"models", 2},
-    {"checkpoint", 3}, {"classifier", 3}, {"features", 4}, {"sample", 4},  {"eval", 5},    {"export", 5},
-    {"inspect", 5},    {"report", 5},     {"train", 6},    {"bench", 7},   {"cli", 8},
+    {"image", 1},  {"data", 1},       {"losses", 1},     {"augment", 1},  {"metrics", 1}, {"run_dir", 1},
+    {"models", 2}, {"checkpoint", 3}, {"classifier", 3}, {"features", 4}, {"sample", 4},  {"eval", 5},
+    {"export", 5}, {"inspect", 5},    {"report", 5},     {"train", 6},    {"bench", 7},   {"cli", 8},
 };
 
 // include/ganpp/<header> -> the module (folder of src/) that implements it.
@@ -45,6 +45,7 @@ const std::map<std::string, std::string> kHeaderModule = {
     {"metrics.hpp", "metrics"},
     {"run_dir.hpp", "run_dir"},
     {"losses.hpp", "losses"},
+    {"augment.hpp", "augment"},
     {"checkpoint.hpp", "checkpoint"},
     {"classifier.hpp", "classifier"},
     {"features.hpp", "features"},

@@ -179,18 +179,55 @@ TEST_F(LossesTest, RegistryEntriesMatchNamedFunctions) {
   EXPECT_FALSE(bce_loss.gradient_penalty);
   EXPECT_FALSE(bce_loss.wasserstein);
   EXPECT_TRUE(torch::equal(bce_loss.critic(real, fake, config), loss_bce_d(real, fake, 0.2)));
-  EXPECT_TRUE(torch::equal(bce_loss.generator(fake, config), loss_bce_g(fake)));
+  EXPECT_TRUE(torch::equal(bce_loss.generator({}, fake, config), loss_bce_g(fake)));
 
   const Loss& wgan = find_loss("wgan-gp");
   EXPECT_EQ(wgan.name, "wgan-gp");
   EXPECT_TRUE(wgan.gradient_penalty);
   EXPECT_TRUE(wgan.wasserstein);
   EXPECT_TRUE(torch::equal(wgan.critic(real, fake, config), loss_wgan_d(real, fake)));
-  EXPECT_TRUE(torch::equal(wgan.generator(fake, config), loss_wgan_g(fake)));
+  EXPECT_TRUE(torch::equal(wgan.generator({}, fake, config), loss_wgan_g(fake)));
 
   std::vector<std::string> names;
   for (const auto& l : losses()) names.push_back(l.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"bce", "minimax", "wgan-gp", "wgan", "hinge", "lsgan", "ebgan"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"bce", "minimax", "wgan-gp", "wgan", "hinge", "lsgan", "ebgan", "rpgan",
+                                             "ragan"}));
+}
+
+// R1/R2 for a linear D(x) = Σ w·x: ∇ₓD = w for every image, so E‖∇ₓD‖² = ‖w‖²; for D(x) = Σ x², ∇ₓD = 2x
+// and the penalty is the mean of 4‖x‖².
+TEST_F(LossesTest, ZeroCentredPenaltyByHand) {
+  const auto w = torch::tensor({1.0, -2.0, 0.5, 3.0}, torch::kFloat64).view({1, 1, 2, 2});
+  LinearCritic critic(w);
+  const auto x = torch::randn({3, 1, 2, 2}, torch::kFloat64).requires_grad_(true);
+  EXPECT_NEAR(value(zero_centred_penalty(critic.score(x), x)), 1 + 4 + 0.25 + 9, 1e-12);
+  const auto y = torch::tensor({1.0, 2.0, 0.0, 0.0, 0.0, 0.0, -1.0, 1.0}, torch::kFloat64).view({2, 1, 2, 2});
+  const auto yg = y.clone().requires_grad_(true);
+  const auto quadratic = yg.pow(2).flatten(1).sum(1);
+  EXPECT_NEAR(value(zero_centred_penalty(quadratic, yg)), (4 * 5.0 + 4 * 2.0) / 2, 1e-12);
+  // The penalty is differentiable in D's parameters: d‖w‖²/dw = 2w.
+  const auto penalty = zero_centred_penalty(critic.score(x), x);
+  penalty.backward();
+  EXPECT_TRUE(torch::allclose(critic.w_.grad(), 2 * w));
+}
+
+TEST_F(LossesTest, PenaltiesRefuseBatchNormAndAdaNeedsASignedOutput) {
+  Config c;
+  c.loss.r1_gamma = 1.0;
+  c.model.d.norm = DiscriminatorNorm::batch;
+  EXPECT_NE(error_of<UsageError>([&] { validate(c); }).find("R1/R2"), std::string::npos);
+  c.model.d.norm = DiscriminatorNorm::automatic;
+  EXPECT_FALSE(discriminator_batch_norm(c)) << "auto gives no batch norm under a penalty";
+  c.loss.r1_gamma = 0;
+  EXPECT_TRUE(discriminator_batch_norm(c));
+  c.train.augment = Augment::ada;
+  c.loss.kind = "lsgan";
+  const std::string message = error_of<UsageError>([&] { validate(c); });
+  EXPECT_NE(message.find("sign"), std::string::npos) << message;
+  for (const char* kind : {"bce", "minimax", "hinge", "rpgan", "ragan"}) {
+    c.loss.kind = kind;
+    EXPECT_NO_THROW(validate(c)) << kind;
+  }
 }
 
 // Hand values for the zoo's losses on D outputs real = [2, -1, 0.3], fake = [0.5, -3, 1.2].
@@ -214,7 +251,7 @@ TEST_F(ZooLossesTest, MinimaxGeneratorIsLogOneMinusD) {
 TEST_F(ZooLossesTest, HingeByHand) {
   // real: max(0, 1-2)=0, max(0, 1+1)=2, max(0, 0.7)=0.7; fake: max(0, 1.5)=1.5, max(0, -2)=0, max(0, 2.2)=2.2
   EXPECT_NEAR(loss_hinge_d(real, fake).item<double>(), mean3(0, 2, 0.7) + mean3(1.5, 0, 2.2), 1e-12);
-  EXPECT_NEAR(find_loss("hinge").generator(fake, LossConfig{}).item<double>(), -mean3(0.5, -3.0, 1.2), 1e-12);
+  EXPECT_NEAR(find_loss("hinge").generator({}, fake, LossConfig{}).item<double>(), -mean3(0.5, -3.0, 1.2), 1e-12);
 }
 
 TEST_F(ZooLossesTest, LeastSquaresByHand) {
@@ -234,6 +271,28 @@ TEST_F(ZooLossesTest, EbganMarginByHand) {
   c.margin = 5.0;  // the registry passes loss.margin through
   EXPECT_NEAR(find_loss("ebgan").critic(real, fake, c).item<double>(), loss_ebgan_d(real, fake, 5.0).item<double>(),
               1e-12);
+}
+
+TEST_F(ZooLossesTest, RelativisticPairingByHand) {
+  // D: softplus(-(D(x) - D(G(z)))) per pair: (2 - 0.5), (-1 + 3), (0.3 - 1.2); G: the pairs reversed.
+  EXPECT_NEAR(loss_rpgan(real, fake).item<double>(), mean3(softplus(-1.5), softplus(-2.0), softplus(0.9)), 1e-12);
+  const Loss& l = find_loss("rpgan");
+  EXPECT_TRUE(l.relativistic);
+  EXPECT_TRUE(l.signed_output);
+  EXPECT_NEAR(l.critic(real, fake, LossConfig{}).item<double>(), loss_rpgan(real, fake).item<double>(), 1e-12);
+  EXPECT_NEAR(l.generator(real, fake, LossConfig{}).item<double>(), mean3(softplus(1.5), softplus(2.0), softplus(-0.9)),
+              1e-12);
+}
+
+TEST_F(ZooLossesTest, RelativisticAverageByHand) {
+  const double mr = mean3(2.0, -1.0, 0.3), mf = mean3(0.5, -3.0, 1.2);
+  const double d = mean3(softplus(-(2.0 - mf)), softplus(-(-1.0 - mf)), softplus(-(0.3 - mf))) +
+                   mean3(softplus(0.5 - mr), softplus(-3.0 - mr), softplus(1.2 - mr));
+  const double g = mean3(softplus(-(0.5 - mr)), softplus(-(-3.0 - mr)), softplus(-(1.2 - mr))) +
+                   mean3(softplus(2.0 - mf), softplus(-1.0 - mf), softplus(0.3 - mf));
+  const Loss& l = find_loss("ragan");
+  EXPECT_NEAR(l.critic(real, fake, LossConfig{}).item<double>(), d, 1e-12);
+  EXPECT_NEAR(l.generator(real, fake, LossConfig{}).item<double>(), g, 1e-12);
 }
 
 TEST_F(ZooLossesTest, WganClipsAndHasNoPenalty) {

@@ -175,13 +175,10 @@ struct StopAtStep : RunObserver {
 
 // The same equalities in-process: TrainingRun::start, request_stop() after N steps (a checkpoint at N),
 // TrainingRun::resume to N+M, against a straight run of N+M steps.
-TEST(TrainingRunTest, StopAndResumeInProcessEqualsAStraightRun) {
-  const TempDir root("run-in-process");
+void expect_stop_and_resume_equals_a_straight_run(Config c, const std::string& name) {
+  const TempDir root(name);
   write_idx_dataset(root.path + "/data", 40, 16, 10);
-  Config c = tiny_config("dcgan", "hinge");
   c.data.path = root.path + "/data";
-  c.model.conditional = true;
-  c.train.ema = 0.9;
   c.train.steps = kN + kM;
   c.train.batch_size = 8;
   c.train.log_every = 4;
@@ -209,6 +206,36 @@ TEST(TrainingRunTest, StopAndResumeInProcessEqualsAStraightRun) {
   EXPECT_TRUE(done->finished());
   done->run();
   EXPECT_EQ(done->step(), kN + kM);
+}
+
+TEST(TrainingRunTest, StopAndResumeInProcessEqualsAStraightRun) {
+  Config c = tiny_config("dcgan", "hinge");
+  c.model.conditional = true;
+  c.train.ema = 0.9;
+  expect_stop_and_resume_equals_a_straight_run(c, "run-in-process");
+}
+
+// The state that training quality adds: ADA's p and r_t sums (moving every step here), R1 and R2 with lazy
+// regularisation (a penalty step every 2nd critic step, on both sides of the stop), the EMA ramp with
+// batch-norm statistics recomputed for the average, and a relativistic loss that re-scores reals.
+TEST(TrainingRunTest, StopAndResumeIsExactWithAdaPenaltiesAndTheEmaRamp) {
+  Config c = tiny_config("dcgan", "rpgan");
+  c.loss.r1_gamma = 1.0;
+  c.loss.r2_gamma = 0.5;
+  c.loss.reg_every = 2;
+  c.train.augment = Augment::ada;
+  c.train.ada_interval = 1;
+  c.train.ada_kimg = 0.05;
+  c.train.ema = 0.99;
+  c.train.ema_rampup = 0.5;
+  expect_stop_and_resume_equals_a_straight_run(c, "run-quality");
+}
+
+// DiffAugment with WGAN-GP: the penalty's interpolates pass through the augmentation.
+TEST(TrainingRunTest, StopAndResumeIsExactWithDiffAugmentAndAGradientPenalty) {
+  Config c = tiny_config("dcgan", "wgan-gp");
+  c.train.augment = Augment::diffaugment;
+  expect_stop_and_resume_equals_a_straight_run(c, "run-diffaugment");
 }
 
 TEST(TrainingRunTest, ResumeRefusesKeysThatCannotChangeAndNamesThoseThatMay) {

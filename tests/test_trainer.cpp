@@ -1,6 +1,7 @@
 // The training step and loop: labelled stats, grids without side effects, and the non-finite-loss stop.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "ganpp/cuda_graph.hpp"
@@ -224,6 +225,7 @@ namespace {
 TEST(TrainerTest, EmaFollowsTheGeneratorWithItsDecay) {
   Config c = tiny_config("dcgan", "bce");
   c.train.ema = 0.75;
+  c.train.ema_rampup = 0;  // the plain decay
   Trainer t(c, torch::kCPU);
   ASSERT_NE(t.ema_generator(), nullptr);
   std::vector<torch::Tensor> before;
@@ -239,6 +241,48 @@ TEST(TrainerTest, EmaFollowsTheGeneratorWithItsDecay) {
   Trainer raw(plain, torch::kCPU);
   raw.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
   EXPECT_EQ(raw.ema_generator(), nullptr);
+}
+
+// stylegan2-ada's ramp: the half-life B·ln ½ / ln(decay) in images is at most ema_rampup × the images seen.
+TEST(TrainerTest, EmaRampShortensTheHalfLifeEarlyInARun) {
+  Config c = tiny_config("dcgan", "bce");  // batch 4
+  c.train.ema = 0.999;
+  c.train.ema_rampup = 0.05;
+  const Trainer t(c, torch::kCPU);
+  EXPECT_NEAR(t.ema_decay(0), std::pow(0.5, 4 / (0.05 * 4)), 1e-12);       // 4 images seen: half-life 0.2
+  EXPECT_NEAR(t.ema_decay(999), std::pow(0.5, 4 / (0.05 * 4000)), 1e-12);  // 200 images
+  EXPECT_NEAR(t.ema_decay(1000000), 0.999, 1e-12);  // the ramp has passed the configured half-life (2,771)
+  c.train.ema_rampup = 0;
+  EXPECT_EQ(Trainer(c, torch::kCPU).ema_decay(0), 0.999);
+}
+
+// The average's batch-norm statistics belong to its own weights: recomputed before it draws (once per step),
+// or copied from the training generator with ema_bn "copy" (runs from before the ramp).
+TEST(TrainerTest, EmaBatchNormStatisticsAreRecomputedForTheAverage) {
+  auto running_means = [](torch::nn::Module& m) {
+    std::vector<torch::Tensor> out;
+    for (const auto& b : m.named_buffers())
+      if (b.key().find("running_mean") != std::string::npos) out.push_back(b.value().clone());
+    return out;
+  };
+  auto same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!torch::equal(a[i], b[i])) return false;
+    return !a.empty();
+  };
+  for (const EmaBatchNorm mode : {EmaBatchNorm::recompute, EmaBatchNorm::copy}) {
+    Config c = tiny_config("dcgan", "bce");
+    c.train.ema = 0.9;
+    c.train.ema_bn = mode;
+    Trainer t(c, torch::kCPU);
+    for (int i = 0; i < 2; ++i) t.train_step({torch::rand({4, 1, 16, 16}) * 2 - 1});
+    EXPECT_TRUE(same(running_means(*t.ema_generator()), running_means(*t.networks().g))) << "copied each step";
+    const auto grid = t.sample_images();
+    const auto after = running_means(*t.ema_generator());
+    EXPECT_EQ(same(after, running_means(*t.networks().g)), mode == EmaBatchNorm::copy);
+    EXPECT_TRUE(torch::equal(t.sample_images(), grid)) << "drawing again changes nothing";
+    EXPECT_TRUE(same(running_means(*t.ema_generator()), after));
+  }
 }
 
 TEST(TrainerTest, EmaDoesNotChangeTheTrainingStream) {

@@ -255,6 +255,13 @@ TEST_F(ZooTest, EveryArchitectureLossConditioningAndSpectralNormTrainsOrIsReject
             c.model.g.spectral_norm = sn_g;
             if (conditioning != "none") c = conditional(c, conditioning);
             c.loss.feature_matching = trained % 2 ? 0.1 : 0.0;  // half the runs also match features
+            // Augmentations in turn (ADA where the loss's sign means real or fake), and R1+R2 in a quarter of
+            // the runs without batch norm.
+            const int turn = (trained + rejected) % 3;
+            c.train.augment = turn == 0                          ? Augment::none
+                              : turn == 1 || !loss.signed_output ? Augment::diffaugment
+                                                                 : Augment::ada;
+            if (norm != "batch" && (trained + rejected) % 4 == 1) c.loss.r1_gamma = c.loss.r2_gamma = 1.0;
             const bool expect_rejection = (norm == "batch" && loss.name == "wgan-gp") || (sn_d && loss.name == "wgan");
             try {
               validate(c);
@@ -275,7 +282,7 @@ TEST_F(ZooTest, EveryArchitectureLossConditioningAndSpectralNormTrainsOrIsReject
               ++rejected;
             }
           }
-  EXPECT_EQ(trained + rejected, 4 * 7 * 4 * 2 * 3);
+  EXPECT_EQ(trained + rejected, 4 * 9 * 4 * 2 * 3);
   EXPECT_EQ(rejected, 4 * 4 * 3 /*batch norm + wgan-gp*/ + 4 * 4 * 2 * 2 /*sn + weight clipping*/);
 }
 

@@ -33,8 +33,9 @@ inline constexpr const char* kDiscriminator = "discriminator";
 inline constexpr const char* kGeneratorEma = "generator_ema";  ///< only in runs that keep a moving average
 inline constexpr const char* kOptimizerG = "optim_g";
 inline constexpr const char* kOptimizerD = "optim_d";
-inline constexpr const char* kState = "state";  ///< step, RNG states, fixed latents
-inline constexpr const char* kData = "data";    ///< data position and class names
+inline constexpr const char* kState = "state";      ///< step, RNG states, fixed latents
+inline constexpr const char* kData = "data";        ///< data position and class names
+inline constexpr const char* kAugment = "augment";  ///< ADA's probability and overfitting sums (train.augment ada)
 }  // namespace section
 
 /// The non-network part of a run's state.

@@ -21,6 +21,8 @@ enum class DiscriminatorNorm { automatic, batch, none };
 enum class Conditioning { concat, projection, ac };
 enum class LrDecay { none, linear };
 enum class Precision { fp32, bf16 };
+enum class Augment { none, diffaugment, ada };
+enum class EmaBatchNorm { copy, recompute };
 
 /// The JSON spellings of the values of the choice `E`, in the order of its enumerators.
 template <class E>
@@ -39,6 +41,10 @@ template <>
 const std::vector<std::string>& spellings<LrDecay>();
 template <>
 const std::vector<std::string>& spellings<Precision>();
+template <>
+const std::vector<std::string>& spellings<Augment>();
+template <>
+const std::vector<std::string>& spellings<EmaBatchNorm>();
 
 /// How `value` is spelled in JSON, for config.json and messages.
 template <class E>
@@ -62,7 +68,9 @@ struct DataConfig {
   int64_t limit = 0;                                       ///< use only the first N images (0 = all)
   int64_t image_size = 28;                                 ///< training resolution in pixels (square)
   int64_t channels = 1;                                    ///< 1 (grayscale) or 3 (RGB)
-  bool hflip = false;  ///< random horizontal flip of each training image (image folders)
+  bool hflip = false;                ///< random horizontal flip of each training image (image folders)
+  std::string background = "white";  ///< image folders: colour that transparent pixels are composited onto:
+                                     ///< "white", "black" or "#rrggbb"; "none" drops the alpha channel
 };
 
 /// Generator widths and variants. `ngf`, `mults` and `upsample` are used by conv architectures, `hidden` by `mlp`.
@@ -112,6 +120,9 @@ struct LossConfig {
   double margin = 1.0;            ///< ebgan: margin m of the hinge on the fake energy
   double ac_weight = 1.0;         ///< conditioning "ac": weight of the class cross-entropy in both losses
   double feature_matching = 0.0;  ///< weight of the feature-matching term in the generator loss (0 = off)
+  double r1_gamma = 0.0;          ///< zero-centred penalty γ/2·E‖∇ₓD(x)‖² on real images (0 = off)
+  double r2_gamma = 0.0;          ///< the same on generated images (0 = off)
+  int64_t reg_every = 1;          ///< R1/R2 every k-th critic step (lazy regularisation; 1 = every step)
 };
 
 /// Adam settings for one network.
@@ -129,6 +140,13 @@ struct OptimConfig {
   LrDecay lr_decay = LrDecay::none;  ///< "none", or "linear": both rates fall linearly to 0 at train.steps
 };
 
+/// The transforms of DiffAugment (Zhao et al. 2020) a run applies; JSON spells them as a comma-separated list.
+struct AugmentPolicy {
+  bool color = true;        ///< brightness, saturation (RGB) and contrast
+  bool translation = true;  ///< integer shifts with zero padding
+  bool cutout = true;       ///< one square per image set to zero
+};
+
 /// Run length, batch, seed and the cadence of logs, sample grids and checkpoints (in generator steps).
 struct TrainConfig {
   int64_t steps = 2000;                   ///< total generator steps of the run
@@ -142,7 +160,19 @@ struct TrainConfig {
   int64_t sample_nrow = 8;                ///< images per row of the grid
   Precision precision = Precision::fp32;  ///< "fp32", or "bf16" autocast for forward passes (penalty stays fp32)
   bool cuda_graph = false;                ///< on CUDA, capture the training step once as a CUDA graph and replay it
-  double ema = 0.0;                       ///< decay of the generator's exponential moving average (0 = off), e.g. 0.999
+  double ema = 0.999;                     ///< decay of the generator's exponential moving average (0 = off)
+  double ema_rampup =
+      0.05;  ///< EMA ramp: the average's half-life is at most this fraction of the images seen (0 = off)
+  EmaBatchNorm ema_bn = EmaBatchNorm::recompute;  ///< the EMA's batch-norm statistics: "recompute" for its own
+                                                  ///< weights before it draws, or "copy" the generator's
+  Augment augment = Augment::none;     ///< augmentation of every image D sees: "none", "diffaugment" or "ada"
+  AugmentPolicy augment_policy;        ///< diffaugment: the transforms (JSON: "color,translation,cutout")
+  double augment_color = 1.0;          ///< diffaugment: strength of the colour jitter (1 = DiffAugment's ranges)
+  double augment_translation = 0.125;  ///< diffaugment: largest shift as a fraction of the image size
+  double augment_cutout = 0.5;         ///< diffaugment: side of the cut-out square as a fraction of the image size
+  double ada_target = 0.6;             ///< ada: the overfitting signal r_t = E[sign(D(x))] that p steers towards
+  int64_t ada_interval = 4;            ///< ada: steps between adjustments of p
+  double ada_kimg = 100;               ///< ada: thousands of images over which p can move by 1
   int64_t eval_every = 0;       ///< steps between sample-quality evaluations (FD, KID, precision/recall); 0 = off
   int64_t eval_samples = 5000;  ///< generated (and reference) images per evaluation: N of the figures
   std::string eval_features;    ///< feature network for evaluations: a `ganpp classifier` file or TorchScript module
@@ -183,6 +213,15 @@ struct ClassifierConfig {
 /// Keys not given keep their defaults. Throws UsageError naming the full key path.
 Config config_from_json(const Json& json);
 Json config_to_json(const Config& config);
+
+/// A config that ganpp stored with a run (a checkpoint's): it names every key of its time, so a key it lacks
+/// was added later and takes the value that reproduces the behaviour the run started with, not today's
+/// default (e.g. data.background "none": alpha dropped, as before compositing existed).
+Config stored_config_from_json(const Json& json);
+
+/// The RGB colour of `data.background` ("white", "black" or "#rrggbb"), nullopt for "none" (alpha dropped);
+/// UsageError naming the key otherwise.
+std::optional<std::array<uint8_t, 3>> background_rgb(const DataConfig& data);
 
 /// Checks the combinations of fields that need no registry (e.g. train.sample_nrow <= train.sample_count).
 /// Part of validate() (models.hpp), the whole check of a config, which adds the loss's and the architecture's rules.

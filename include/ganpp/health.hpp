@@ -20,17 +20,26 @@ torch::Tensor mean_pairwise_distance(const torch::Tensor& images);
 /// reference diversity of real data (no random draws, so a resumed run gets the same value).
 double real_image_diversity(const torch::Tensor& images, int64_t count);
 
-/// When the health warnings fire.
+/// When the health warnings fire. The defaults are calibrated on committed logs (tests/fixtures/health):
+/// runs that failed (a discriminator that won and samples that never became diverse) warn within their
+/// first third, healthy Fashion-MNIST runs never do.
 struct HealthThresholds {
   /// Mode collapse: the fixed-latent grid's diversity below this fraction of the real images' diversity...
   double collapse_fraction = 0.3;
-  /// ...and below this fraction of the highest diversity the run's grids have had (a fall, not the
-  /// near-identical images of an untrained generator).
+  /// ...and below this fraction of the highest diversity the run's grids have had (a fall).
   double collapse_fall = 0.5;
-  /// The discriminator wins outright: mean D(G(z)) (a probability, logit losses only) below this value...
-  double d_fake_floor = 0.02;
+  /// Diversity that never comes: below this fraction of the real images' diversity...
+  double low_diversity_fraction = 0.35;
+  /// ...in this many grids in a row...
+  int low_diversity_grids = 2;
+  /// ...without growing by this factor since the first of them (flat, not an untrained generator catching up).
+  double low_diversity_growth = 1.25;
+  /// The discriminator wins: mean D(x) − mean D(G(z)) (probabilities, logit losses) at least this gap...
+  double d_wins_gap = 0.8;
+  /// ...or the overfitting signal r_t = mean sign(D(x)) (signed-output losses without logits) at least this...
+  double d_wins_sign = 0.95;
   /// ...in this many log records in a row.
-  int d_wins_records = 5;
+  int d_wins_records = 3;
 };
 
 /// Watches log.jsonl records and says when to warn. Its state (the highest grid diversity so far, how
@@ -38,11 +47,17 @@ struct HealthThresholds {
 /// with `replay` and warns exactly where an uninterrupted run would.
 class HealthMonitor {
  public:
-  /// `logit_loss`: D's outputs are probabilities (bce, minimax) and the D-wins check applies.
+  /// `logit_loss`: D's outputs are probabilities (bce, minimax): the D-wins check reads d_real and d_fake;
+  /// otherwise it reads sign_real where the log has it.
   /// `real_diversity`: mean_pairwise_distance of real training images, the reference for collapse.
-  HealthMonitor(bool logit_loss, double real_diversity, HealthThresholds thresholds = {});
+  /// `log_every`, `grid_every`: the run's train.log_every and sample_every. The rules read only the records
+  /// and grids of those cadences, so that the extra record and grid a stopped run writes at its last step do
+  /// not change what its resumed run warns (0: every record and grid).
+  HealthMonitor(bool logit_loss, double real_diversity, int64_t log_every = 0, int64_t grid_every = 0,
+                HealthThresholds thresholds = {});
 
-  /// Looks at one record (keys d_fake, diversity when present) and returns the warnings it raises.
+  /// Looks at one record (keys d_real, d_fake, sign_real, diversity when present) and returns the warnings
+  /// it raises.
   std::vector<std::string> observe(const Json& record);
 
   /// Feeds every record of the log.jsonl file at `path` (if it exists), discarding the warnings.
@@ -53,9 +68,12 @@ class HealthMonitor {
  private:
   bool logit_loss_;
   double real_diversity_;
+  int64_t log_every_, grid_every_;
   HealthThresholds thresholds_;
   double peak_diversity_ = 0;
   int d_wins_streak_ = 0;
+  int low_diversity_streak_ = 0;
+  double low_diversity_first_ = 0;  ///< diversity of the first grid of the current low streak
 };
 
 }  // namespace ganpp

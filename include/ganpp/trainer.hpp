@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "ganpp/augment.hpp"
 #include "ganpp/checkpoint.hpp"
 #include "ganpp/config.hpp"
 #include "ganpp/data.hpp"
@@ -22,7 +23,10 @@ struct StepStats {
   torch::Tensor loss_g;       ///< generator loss
   torch::Tensor d_real;       ///< mean D(x): probability for logit losses, critic value for Wasserstein ones
   torch::Tensor d_fake;       ///< mean D(G(z)) likewise
-  torch::Tensor penalty;      ///< gradient penalty (undefined when the loss has none)
+  torch::Tensor penalty;      ///< WGAN-GP's gradient penalty (undefined when the loss has none)
+  torch::Tensor r1;           ///< E‖∇ₓD(x)‖² of the last critic step that took it (undefined when off)
+  torch::Tensor r2;           ///< the same on generated images
+  torch::Tensor sign_real;    ///< mean sign(D(x)) of the last critic step (signed-output losses; else undefined)
   torch::Tensor grad_norm_d;  ///< L2 norm of the critic's gradients in the last critic step, before clipping
   torch::Tensor grad_norm_g;  ///< L2 norm of the generator's gradients, before clipping
 };
@@ -63,8 +67,9 @@ class Trainer {
   torch::Tensor sample_grid();
   /// The fixed-latent images [N, C, H, W] of that grid, untiled.
   torch::Tensor sample_images();
-  /// The generator that draws samples: the moving average when the run keeps one, else the generator.
-  GeneratorBase& sampling_generator() { return ema_g_ ? *ema_g_ : *nets_.g; }
+  /// The generator that draws samples: the moving average when the run keeps one (its batch-norm statistics
+  /// recomputed for its own weights first, see refresh_ema_statistics), else the generator.
+  GeneratorBase& sampling_generator();
 
   /// The first step whose loss was not finite, if any (reads the device: call at log and checkpoint points).
   std::optional<NonFiniteLoss> non_finite() const;
@@ -80,9 +85,21 @@ class Trainer {
   GeneratorBase* ema_generator() const { return ema_g_.get(); }
   Optimizer& optimizer_g() { return *opt_g_; }
   Optimizer& optimizer_d() { return *opt_d_; }
+  /// The augmentation of D's inputs (train.augment) and ADA's state.
+  const Augmenter& augmenter() const { return augment_; }
+  /// The EMA's decay at generator step `step` (0-based): train.ema, or with train.ema_rampup the decay whose
+  /// half-life is at most ema_rampup × the images seen after that step (stylegan2-ada's ramp).
+  double ema_decay(int64_t step) const;
 
  private:
   void update_ema();
+  /// Recomputes the EMA generator's batch-norm statistics from its own weights, on a fixed set of latents of a
+  /// stream of their own, when its weights changed since the last time (no training state is touched).
+  void refresh_ema_statistics();
+  /// The critic's R1/R2 penalties (γ/2-weighted) of `real` and `fake` (which require gradients and are what
+  /// D's `real_scores` and `fake_scores` were computed from); records them in `stats`.
+  torch::Tensor zero_centred_penalties(const torch::Tensor& real_scores, const torch::Tensor& real,
+                                       const torch::Tensor& fake_scores, const torch::Tensor& fake, StepStats& stats);
   /// The device work of train_step (everything but the learning rate and the step count).
   StepStats step_body(const std::vector<Batch>& reals);
 
@@ -93,6 +110,9 @@ class Trainer {
   std::unique_ptr<Optimizer> opt_g_, opt_d_;
   std::unique_ptr<GraphedFunction> graph_;  ///< the step as a CUDA graph (train.cuda_graph on CUDA), else null
   std::shared_ptr<GeneratorBase> ema_g_;    ///< EMA of the generator (train.ema > 0); draws the grids then
+  torch::Tensor ema_weight_;                ///< 1 − the EMA's decay for the current step, on the device
+  int64_t ema_statistics_step_ = -1;        ///< the step whose EMA weights the EMA's batch-norm statistics match
+  Augmenter augment_;
   torch::Tensor fixed_z_;
   torch::Tensor fixed_labels_;  ///< conditional: one row of the grid per class, derived from the config
   int64_t step_ = 0;

@@ -105,7 +105,7 @@ CheckpointReader::CheckpointReader(const std::string& path, torch::Device device
   origin_.libtorch_version = read_scalar<std::string>(archive_, "libtorch_version", path);
   auto& data = section(section::kData, "the data position");
   try {
-    config_ = config_from_json(Json::parse(read_scalar<std::string>(archive_, "config", path)));
+    config_ = stored_config_from_json(Json::parse(read_scalar<std::string>(archive_, "config", path)));
     state_.classes = Json::parse(read_scalar<std::string>(data, "classes", path)).get<std::vector<std::string>>();
   } catch (const std::exception& e) {
     throw RuntimeError("checkpoint '" + path + "' holds a config this ganpp cannot use: " + e.what());

@@ -2,6 +2,7 @@
 #include "ganpp/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -20,6 +21,14 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ") 
 }
 
 std::string type_name(const Json& j) { return j.type_name(); }
+
+std::string policy_text(const AugmentPolicy& p) {
+  std::vector<std::string> items;
+  if (p.color) items.push_back("color");
+  if (p.translation) items.push_back("translation");
+  if (p.cutout) items.push_back("cutout");
+  return join(items, ",");
+}
 
 // Reads the fields of one JSON object. Every field is asked for by name, so once all are read the
 // reader knows the valid keys and can reject the rest with the full path and the valid list.
@@ -72,6 +81,28 @@ class ObjectReader {
     if (!v->is_string()) throw bad(key, "a string", *v);
     field = v->get<std::string>();
     if (field.empty() && !allow_empty) throw UsageError("config key '" + full(key) + "' must not be empty");
+  }
+
+  // A comma-separated subset of DiffAugment's transforms, e.g. "color,translation".
+  void policy(const char* key, AugmentPolicy& field) {
+    std::string text = policy_text(field);
+    string(key, text, /*allow_empty=*/true);
+    AugmentPolicy p{false, false, false};
+    std::stringstream items(text);
+    for (std::string item; std::getline(items, item, ',');) {
+      if (item == "color")
+        p.color = true;
+      else if (item == "translation")
+        p.translation = true;
+      else if (item == "cutout")
+        p.cutout = true;
+      else
+        throw UsageError("config key '" + full(key) + "' = \"" + text + "\" names an unknown transform '" + item +
+                         "'; list some of color, translation, cutout, separated by commas");
+    }
+    if (!p.color && !p.translation && !p.cutout)
+      throw UsageError("config key '" + full(key) + "' is empty; list some of color, translation, cutout");
+    field = p;
   }
 
   template <class E>
@@ -183,17 +214,19 @@ void read_data(ObjectReader& r, DataConfig& d) {
   r.integer("image_size", d.image_size, 4, 1024);
   r.integer("channels", d.channels, 1, 3);
   r.boolean("hflip", d.hflip);
+  r.string("background", d.background);
 }
 
 Json data_to_json(const DataConfig& d) {
-  return Json{{"path", d.path},         {"split", spelling(d.split)},
-              {"limit", d.limit},       {"image_size", d.image_size},
-              {"channels", d.channels}, {"hflip", d.hflip}};
+  return Json{
+      {"path", d.path},         {"split", spelling(d.split)}, {"limit", d.limit},          {"image_size", d.image_size},
+      {"channels", d.channels}, {"hflip", d.hflip},           {"background", d.background}};
 }
 
-void validate_channels(const DataConfig& d) {
+void validate_data(const DataConfig& d) {
   if (d.channels != 1 && d.channels != 3)
     throw UsageError("config key 'data.channels' = " + std::to_string(d.channels) + " is not valid; choose 1 or 3");
+  background_rgb(d);
 }
 
 Json load_json_with_overrides(const std::string& path, const std::vector<std::string>& overrides) {
@@ -240,6 +273,16 @@ const std::vector<std::string>& spellings<Precision>() {
   static const std::vector<std::string> kNames = {"fp32", "bf16"};
   return kNames;
 }
+template <>
+const std::vector<std::string>& spellings<EmaBatchNorm>() {
+  static const std::vector<std::string> kNames = {"copy", "recompute"};
+  return kNames;
+}
+template <>
+const std::vector<std::string>& spellings<Augment>() {
+  static const std::vector<std::string> kNames = {"none", "diffaugment", "ada"};
+  return kNames;
+}
 
 Config config_from_json(const Json& json) {
   Config c;
@@ -278,6 +321,9 @@ Config config_from_json(const Json& json) {
     r.real("margin", c.loss.margin, 0.0, 1e6);
     r.real("ac_weight", c.loss.ac_weight, 0.0, 1e6);
     r.real("feature_matching", c.loss.feature_matching, 0.0, 1e6);
+    r.real("r1_gamma", c.loss.r1_gamma, 0.0, 1e6);
+    r.real("r2_gamma", c.loss.r2_gamma, 0.0, 1e6);
+    r.integer("reg_every", c.loss.reg_every, 1, 1000);
   });
   root.object("optim", [&](ObjectReader& r) {
     r.object("g", [&](ObjectReader& g) { read_adam(g, c.optim.g); });
@@ -297,6 +343,16 @@ Config config_from_json(const Json& json) {
     r.choice("precision", c.train.precision);
     r.boolean("cuda_graph", c.train.cuda_graph);
     r.real("ema", c.train.ema, 0.0, 1.0, /*max_inclusive=*/false);
+    r.real("ema_rampup", c.train.ema_rampup, 0.0, 1.0);
+    r.choice("ema_bn", c.train.ema_bn);
+    r.choice("augment", c.train.augment);
+    r.policy("augment_policy", c.train.augment_policy);
+    r.real("augment_color", c.train.augment_color, 0.0, 10.0);
+    r.real("augment_translation", c.train.augment_translation, 0.0, 0.5);
+    r.real("augment_cutout", c.train.augment_cutout, 0.0, 1.0);
+    r.real("ada_target", c.train.ada_target, 0.0, 1.0);
+    r.integer("ada_interval", c.train.ada_interval, 1, 100000);
+    r.real("ada_kimg", c.train.ada_kimg, 1e-3, 1e9);
     r.integer("eval_every", c.train.eval_every, 0);
     r.integer("eval_samples", c.train.eval_samples, 10, 1000000);
     r.string("eval_features", c.train.eval_features, /*allow_empty=*/true);
@@ -304,6 +360,22 @@ Config config_from_json(const Json& json) {
   root.ignore("run");
   root.finish();
   return c;
+}
+
+Config stored_config_from_json(const Json& json) {
+  // Keys added after format 3 whose default is not the behaviour of the runs before them.
+  static const std::vector<std::pair<std::string, Json>> kLegacyValues = {
+      {"data.background", "none"},
+      {"train.ema_bn", "copy"},
+      {"train.ema_rampup", 0.0},
+  };
+  Json filled = json;
+  for (const auto& [key, value] : kLegacyValues) {
+    const auto dot = key.find('.');
+    Json& section = filled[key.substr(0, dot)];
+    if (section.is_object() && !section.contains(key.substr(dot + 1))) section[key.substr(dot + 1)] = value;
+  }
+  return config_from_json(filled);
 }
 
 Json config_to_json(const Config& c) {
@@ -332,7 +404,9 @@ Json config_to_json(const Config& c) {
   j["loss"] = {{"kind", c.loss.kind},           {"n_critic", c.loss.n_critic},
                {"gp_lambda", c.loss.gp_lambda}, {"label_smoothing", c.loss.label_smoothing},
                {"clip", c.loss.clip},           {"margin", c.loss.margin},
-               {"ac_weight", c.loss.ac_weight}, {"feature_matching", c.loss.feature_matching}};
+               {"ac_weight", c.loss.ac_weight}, {"feature_matching", c.loss.feature_matching},
+               {"r1_gamma", c.loss.r1_gamma},   {"r2_gamma", c.loss.r2_gamma},
+               {"reg_every", c.loss.reg_every}};
   j["optim"] = {{"g", adam_to_json(c.optim.g)},
                 {"d", adam_to_json(c.optim.d)},
                 {"lr_decay", spelling(c.optim.lr_decay)}};
@@ -348,6 +422,16 @@ Json config_to_json(const Config& c) {
                 {"precision", spelling(c.train.precision)},
                 {"cuda_graph", c.train.cuda_graph},
                 {"ema", c.train.ema},
+                {"ema_rampup", c.train.ema_rampup},
+                {"ema_bn", spelling(c.train.ema_bn)},
+                {"augment", spelling(c.train.augment)},
+                {"augment_policy", policy_text(c.train.augment_policy)},
+                {"augment_color", c.train.augment_color},
+                {"augment_translation", c.train.augment_translation},
+                {"augment_cutout", c.train.augment_cutout},
+                {"ada_target", c.train.ada_target},
+                {"ada_interval", c.train.ada_interval},
+                {"ada_kimg", c.train.ada_kimg},
                 {"eval_every", c.train.eval_every},
                 {"eval_samples", c.train.eval_samples},
                 {"eval_features", c.train.eval_features}};
@@ -376,7 +460,7 @@ ClassifierConfig classifier_config_from_json(const Json& json) {
     throw UsageError("config key 'model.widths' has " + std::to_string(c.model.widths.size()) +
                      " conv blocks, each halving the resolution, too many for data.image_size = " +
                      std::to_string(c.data.image_size) + "; use fewer blocks");
-  validate_channels(c.data);
+  validate_data(c.data);
   return c;
 }
 
@@ -396,10 +480,25 @@ ClassifierConfig load_classifier_config(const std::string& path, const std::vect
   return classifier_config_from_json(load_json_with_overrides(path, overrides));
 }
 
+std::optional<std::array<uint8_t, 3>> background_rgb(const DataConfig& data) {
+  const std::string& text = data.background;
+  if (text == "none") return std::nullopt;
+  if (text == "white") return std::array<uint8_t, 3>{255, 255, 255};
+  if (text == "black") return std::array<uint8_t, 3>{0, 0, 0};
+  const bool hex = text.size() == 7 && text[0] == '#' &&
+                   std::all_of(text.begin() + 1, text.end(), [](unsigned char ch) { return std::isxdigit(ch); });
+  if (!hex)
+    throw UsageError("config key 'data.background' = \"" + text +
+                     "\" is not a colour; use white, black, #rrggbb or none");
+  std::array<uint8_t, 3> rgb{};
+  for (size_t i = 0; i < 3; ++i) rgb[i] = static_cast<uint8_t>(std::stoi(text.substr(1 + 2 * i, 2), nullptr, 16));
+  return rgb;
+}
+
 int64_t conditional_classes(const Config& c) { return c.model.conditional ? c.model.num_classes : 0; }
 
 void validate_fields(const Config& c) {
-  validate_channels(c.data);
+  validate_data(c.data);
   if (c.model.conditional && c.model.num_classes == 1)
     throw UsageError("config key 'model.num_classes' = 1: a conditional GAN needs at least 2 classes (0 = the "
                      "dataset's number of classes)");

@@ -2,7 +2,9 @@
 // Subfolders are classes (sorted names); without subfolders the images are unlabelled. probe_image_folder reads
 // only the headers (the size and channels of a folder of samples, for eval).
 #include <algorithm>
+#include <array>
 #include <filesystem>
+#include <optional>
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
@@ -46,14 +48,52 @@ std::vector<std::string> list_image_files(const std::string& dir) {
 
 namespace {
 
-void append_image(const fs::path& file, int size, int channels, std::vector<uint8_t>& pixels) {
-  int width = 0, height = 0, file_channels = 0;
-  unsigned char* data = stbi_load(file.c_str(), &width, &height, &file_channels, channels);
-  if (!data)
-    throw RuntimeError("cannot decode image '" + file.string() + "': " + stbi_failure_reason() +
-                       "; remove or replace the file");
-  const std::vector<uint8_t> hwc = resize_center_crop(data, width, height, channels, size);
+// stb_image's luma of an RGB pixel (what stbi_load gives when asked for one channel).
+uint8_t luma(int r, int g, int b) { return static_cast<uint8_t>((r * 77 + g * 150 + b * 29) >> 8); }
+
+// An image with an alpha channel (grey+alpha or RGBA, `rgba` as RGBA) composited onto `background`:
+// out = (v·a + bg·(255 − a)) / 255, rounded, then reduced to `channels` (1: stb's luma).
+std::vector<uint8_t> composite(const uint8_t* rgba, size_t count, const std::array<uint8_t, 3>& background,
+                               int channels) {
+  std::vector<uint8_t> out(count * channels);
+  for (size_t i = 0; i < count; ++i) {
+    const int a = rgba[4 * i + 3];
+    int rgb[3];
+    for (int c = 0; c < 3; ++c) rgb[c] = (rgba[4 * i + c] * a + background[c] * (255 - a) + 127) / 255;
+    if (channels == 1)
+      out[i] = luma(rgb[0], rgb[1], rgb[2]);
+    else
+      for (int c = 0; c < 3; ++c) out[3 * i + c] = static_cast<uint8_t>(rgb[c]);
+  }
+  return out;
+}
+
+[[noreturn]] void cannot_decode(const fs::path& file) {
+  throw RuntimeError("cannot decode image '" + file.string() + "': " + stbi_failure_reason() +
+                     "; remove or replace the file");
+}
+
+// The pixels of `file` as `channels` channels (HWC), alpha composited onto `background` where the file has it.
+std::vector<uint8_t> decode_image(const fs::path& file, int channels,
+                                  const std::optional<std::array<uint8_t, 3>>& background, int& width, int& height) {
+  int file_channels = 0;
+  if (!stbi_info(file.c_str(), &width, &height, &file_channels)) cannot_decode(file);
+  // Grey+alpha and RGBA images are composited (unless the background is "none": alpha dropped, as stb does).
+  const bool alpha = background && (file_channels == 2 || file_channels == 4);
+  unsigned char* data = stbi_load(file.c_str(), &width, &height, &file_channels, alpha ? 4 : channels);
+  if (!data) cannot_decode(file);
+  const size_t count = static_cast<size_t>(width) * height;
+  std::vector<uint8_t> out = alpha ? composite(data, count, *background, channels)
+                                   : std::vector<uint8_t>(data, data + count * channels);
   stbi_image_free(data);
+  return out;
+}
+
+void append_image(const fs::path& file, int size, int channels, const std::optional<std::array<uint8_t, 3>>& background,
+                  std::vector<uint8_t>& pixels) {
+  int width = 0, height = 0;
+  const std::vector<uint8_t> decoded = decode_image(file, channels, background, width, height);
+  const std::vector<uint8_t> hwc = resize_center_crop(decoded.data(), width, height, channels, size);
   // HWC -> CHW
   const size_t plane = static_cast<size_t>(size) * size;
   const size_t base = pixels.size();
@@ -84,6 +124,7 @@ Dataset load_image_folder(const DataConfig& config) {
   const fs::path root(config.path);
   const int size = static_cast<int>(config.image_size);
   const int channels = static_cast<int>(config.channels);
+  const auto background = background_rgb(config);
   Dataset data;
   data.source = "image folder " + root.string();
 
@@ -102,7 +143,7 @@ Dataset load_image_folder(const DataConfig& config) {
   auto load_files = [&](const std::vector<fs::path>& files, int64_t label) {
     for (const auto& f : files) {
       if (static_cast<int64_t>(labels.size()) >= limit) return;
-      append_image(f, size, channels, pixels);
+      append_image(f, size, channels, background, pixels);
       labels.push_back(label);
     }
   };

@@ -34,7 +34,8 @@ ResolvedConfig validate(const Config& config) {
 bool discriminator_batch_norm(const Config& config) {
   const DiscriminatorNorm norm = config.model.d.norm;
   if (norm != DiscriminatorNorm::automatic) return norm == DiscriminatorNorm::batch;
-  return find_architecture(config.model.arch).d_batch_norm && !find_loss(config.loss.kind).gradient_penalty;
+  return find_architecture(config.model.arch).d_batch_norm &&
+         !has_gradient_penalty(find_loss(config.loss.kind), config.loss);
 }
 
 NetworkShape network_shape(const Config& config) {

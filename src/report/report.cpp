@@ -170,6 +170,8 @@ std::string metric_group(const std::string& key) {
   if (key == "d_real" || key == "d_fake" || key == "critic_real" || key == "critic_fake" || key == "wasserstein" ||
       key == "gp")
     return "Discriminator outputs";
+  if (key == "r1" || key == "r2") return "Zero-centred penalties";
+  if (key == "ada_p" || key == "ada_rt" || key == "sign_real") return "Overfitting (r_t) and ADA's p";
   if (key.rfind("grad_norm", 0) == 0) return "Gradient norms";
   if (key.rfind("diversity", 0) == 0) return "Diversity";
   if (key == "images_per_s") return "Speed";

@@ -27,7 +27,8 @@ class HealthObserver : public RunObserver {
  public:
   void on_start(TrainingRun& run) override {
     const double real = real_image_diversity(run.dataset().images, run.config().train.sample_count);
-    monitor_ = std::make_unique<HealthMonitor>(run.trainer().loss().logits, real);
+    const TrainConfig& t = run.config().train;
+    monitor_ = std::make_unique<HealthMonitor>(run.trainer().loss().logits, real, t.log_every, t.sample_every);
     monitor_->replay(run.past_log());
   }
   void on_log(TrainingRun& run, Json& record, const torch::Tensor& grid) override {

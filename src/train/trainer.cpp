@@ -21,20 +21,23 @@
 namespace ganpp {
 namespace {
 
-constexpr uint64_t kFixedLatentStream = 0x5A4D504CULL;  // a stream of its own: grids never draw from training RNG
+constexpr uint64_t kFixedLatentStream = 0x5A4D504CULL;    // a stream of its own: grids never draw from training RNG
+constexpr uint64_t kEmaStatisticsStream = 0x454D4153ULL;  // the latents that the EMA's batch-norm statistics see
+constexpr int64_t kEmaStatisticsBatches = 8;              // batches of train.batch_size latents for them
 // Eager steps before a CUDA graph is captured: cuDNN times its kernels for each new shape on the first ones.
 constexpr int64_t kEagerStepsBeforeCapture = 3;
 
-// dst = keep * dst + (1 - keep) * src for parameters (keep = 0 copies), buffers copied: the EMA update.
-void blend_into(torch::nn::Module& dst, const torch::nn::Module& src, double keep) {
+// dst = (1 - weight) * dst + weight * src for parameters (`weight` a scalar tensor; undefined copies), buffers
+// copied: the EMA update.
+void blend_into(torch::nn::Module& dst, const torch::nn::Module& src, const torch::Tensor& weight) {
   torch::NoGradGuard no_grad;
   const auto from = src.parameters();
   auto to = dst.parameters();
   for (size_t i = 0; i < from.size(); ++i) {
-    if (keep == 0.0)
+    if (!weight.defined())
       to[i].copy_(from[i]);
     else
-      to[i].lerp_(from[i], 1.0 - keep);
+      to[i].lerp_(from[i], weight);
   }
   const auto from_b = src.buffers();
   auto to_b = dst.buffers();
@@ -64,6 +67,19 @@ void clip_grads(torch::nn::Module& module, const AdamConfig& c, const torch::Ten
   }
 }
 
+// Lazy regularisation takes R1/R2 as an extra critic update every loss.reg_every steps; stylegan2-ada keeps
+// Adam's effective horizon by scaling the rate by c = k/(k+1) and raising both betas to the power c.
+AdamConfig critic_adam(const Config& config) {
+  AdamConfig adam = config.optim.d;
+  const int64_t k = config.loss.reg_every;
+  if (k > 1 && (config.loss.r1_gamma > 0 || config.loss.r2_gamma > 0)) {
+    const double c = static_cast<double>(k) / static_cast<double>(k + 1);
+    adam.lr *= c;
+    adam.betas = {std::pow(adam.betas[0], c), std::pow(adam.betas[1], c)};
+  }
+  return adam;
+}
+
 // The learning rate of step `step` (0-based) under optim.lr_decay.
 double scheduled_lr(double base, LrDecay decay, int64_t step, int64_t steps) {
   if (decay == LrDecay::linear) return base * (1.0 - static_cast<double>(step) / static_cast<double>(steps));
@@ -76,9 +92,11 @@ void set_requires_grad(torch::nn::Module& module, bool on) {
 
 // A step's statistics as the graph's outputs, and back (one field order, here).
 std::vector<torch::Tensor> stats_to_tensors(const StepStats& s) {
-  return {s.loss_d, s.loss_g, s.d_real, s.d_fake, s.penalty, s.grad_norm_d, s.grad_norm_g};
+  return {s.loss_d, s.loss_g, s.d_real, s.d_fake, s.penalty, s.r1, s.r2, s.sign_real, s.grad_norm_d, s.grad_norm_g};
 }
-StepStats stats_from_tensors(const std::vector<torch::Tensor>& t) { return {t[0], t[1], t[2], t[3], t[4], t[5], t[6]}; }
+StepStats stats_from_tensors(const std::vector<torch::Tensor>& t) {
+  return {t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9]};
+}
 
 // Class k for the k-th row of a conditional grid (undefined when unconditional).
 torch::Tensor grid_labels(const Config& config, torch::Device device) {
@@ -90,7 +108,7 @@ torch::Tensor grid_labels(const Config& config, torch::Device device) {
 }  // namespace
 
 Trainer::Trainer(const Config& config, torch::Device device)
-    : config_(config), loss_(validate(config).loss), device_(device) {
+    : config_(config), loss_(validate(config).loss), device_(device), augment_(config.train, device) {
   seed_all(config_.train.seed);
   // cuDNN picks the fastest kernels for the (fixed) batch shapes after timing them once.
   if (device_.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
@@ -109,12 +127,13 @@ Trainer::Trainer(const Config& config, torch::Device device)
     ema_g_->to(device_);
     if (device_.is_cuda()) to_channels_last(*ema_g_);
     for (auto& p : ema_g_->parameters()) p.set_requires_grad(false);
-    blend_into(*ema_g_, *nets_.g, /*keep=*/0.0);
+    blend_into(*ema_g_, *nets_.g, /*weight=*/{});
     ema_g_->eval();
+    ema_weight_ = torch::zeros({}, torch::TensorOptions().device(device_));
   }
   // On CUDA the Adam update is one fused kernel per network where LibTorch has it (optimizer.hpp).
   opt_g_ = std::make_unique<Optimizer>(*nets_.g, config_.optim.g, /*fused=*/device_.is_cuda());
-  opt_d_ = std::make_unique<Optimizer>(*nets_.d, config_.optim.d, /*fused=*/device_.is_cuda());
+  opt_d_ = std::make_unique<Optimizer>(*nets_.d, critic_adam(config_), /*fused=*/device_.is_cuda());
   auto gen = make_generator(config_.train.seed, kFixedLatentStream);
   const int64_t classes = conditional_classes(config_);
   if (classes > 0) {
@@ -145,6 +164,10 @@ Trainer::Trainer(const Config& config, torch::Device device)
 Trainer::~Trainer() = default;
 
 void Trainer::check_supported(const Config& config, torch::Device device) {
+  if (config.train.cuda_graph && device.is_cuda() && config.loss.reg_every > 1 &&
+      (config.loss.r1_gamma > 0 || config.loss.r2_gamma > 0))
+    throw UsageError("loss.reg_every > 1 (lazy R1/R2) makes every k-th step different, which one captured CUDA graph "
+                     "cannot replay; set loss.reg_every=1 or train.cuda_graph=false");
   if (config.train.cuda_graph && device.is_cuda() && !cuda_graphs_available())
     throw UsageError("train.cuda_graph needs a CUDA build of LibTorch 2.4 or later (this is " + libtorch_version() +
                      "); set train.cuda_graph=false");
@@ -153,9 +176,11 @@ void Trainer::check_supported(const Config& config, torch::Device device) {
 void Trainer::save(CheckpointWriter& checkpoint) {
   checkpoint.write_module(section::kGenerator, *nets_.g);
   checkpoint.write_module(section::kDiscriminator, *nets_.d);
-  if (ema_g_) checkpoint.write_module(section::kGeneratorEma, *ema_g_);
   opt_g_->save(checkpoint.section(section::kOptimizerG));
   opt_d_->save(checkpoint.section(section::kOptimizerD));
+  if (augment_.adaptive()) augment_.save(checkpoint.section(section::kAugment));
+  refresh_ema_statistics();  // the saved EMA is what the run samples from
+  if (ema_g_) checkpoint.write_module(section::kGeneratorEma, *ema_g_);
   checkpoint.write_state(step_, capture_rng(device_), fixed_z_);
 }
 
@@ -177,8 +202,10 @@ void Trainer::load(CheckpointReader& checkpoint) {
                          "' has no EMA generator although train.ema = " + std::to_string(config_.train.ema));
     checkpoint.load_generator_ema(*ema_g_);
   }
+  if (augment_.adaptive()) augment_.load(checkpoint.section(section::kAugment, "ADA's augmentation state"));
   const TrainingState& state = checkpoint.state();
   step_ = state.step;
+  ema_statistics_step_ = ema_g_ ? step_ : -1;  // the saved EMA statistics are those of its weights
   device_step_.fill_(step_);
   fixed_z_ = state.fixed_z.to(device_);
   if (fixed_labels_.defined() && fixed_z_.size(0) != fixed_labels_.size(0))
@@ -197,7 +224,8 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
   // Host work first: the body is device work only, so that a CUDA graph can capture it.
   // The learning rate is a function of the step alone, so a resumed run follows the same schedule.
   opt_g_->set_lr(scheduled_lr(config_.optim.g.lr, config_.optim.lr_decay, step_, config_.train.steps));
-  opt_d_->set_lr(scheduled_lr(config_.optim.d.lr, config_.optim.lr_decay, step_, config_.train.steps));
+  opt_d_->set_lr(scheduled_lr(critic_adam(config_).lr, config_.optim.lr_decay, step_, config_.train.steps));
+  if (ema_g_) ema_weight_.fill_(1.0 - ema_decay(step_));  // in double, as LibTorch rounds a scalar weight
   StepStats stats;
   if (graph_) {
     std::vector<torch::Tensor> inputs;
@@ -210,7 +238,26 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
     stats = step_body(reals);
   }
   ++step_;
+  augment_.adjust(step_, static_cast<int64_t>(reals.size()) * reals.front().images.size(0));
   return stats;
+}
+
+torch::Tensor Trainer::zero_centred_penalties(const torch::Tensor& real_scores, const torch::Tensor& real,
+                                              const torch::Tensor& fake_scores, const torch::Tensor& fake,
+                                              StepStats& stats) {
+  const LossConfig& c = config_.loss;
+  torch::Tensor penalty = torch::zeros({}, torch::TensorOptions().device(device_));
+  if (c.r1_gamma > 0) {
+    stats.r1 = zero_centred_penalty(real_scores.to(torch::kFloat32), real);
+    penalty = penalty + c.r1_gamma / 2 * stats.r1;
+    stats.r1 = stats.r1.detach();
+  }
+  if (c.r2_gamma > 0) {
+    stats.r2 = zero_centred_penalty(fake_scores.to(torch::kFloat32), fake);
+    penalty = penalty + c.r2_gamma / 2 * stats.r2;
+    stats.r2 = stats.r2.detach();
+  }
+  return penalty;
 }
 
 StepStats Trainer::step_body(const std::vector<Batch>& reals) {
@@ -220,17 +267,25 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   const bool conditional = config_.model.conditional;
   const bool ac = conditional && config_.model.d.conditioning == Conditioning::ac;
   const double fm = config_.loss.feature_matching;
+  const bool zero_centred = config_.loss.r1_gamma > 0 || config_.loss.r2_gamma > 0;
+  const int64_t reg_every = config_.loss.reg_every;
   // With one critic step, the generator step reuses that step's fakes (as the reference DCGAN does).
   const bool reuse_fake = reals.size() == 1;
   StepStats stats;
-  torch::Tensor fake, labels, real_features;
+  torch::Tensor fake, labels, real, real_features;
+  // Every image D sees is augmented (train.augment); penalties differentiate through the augmentation.
+  auto critic = [&](const torch::Tensor& images) { return nets_.d->forward(augment_(images), labels); };
 
-  for (const auto& real_batch : reals) {
-    torch::Tensor real = nets_.g->from_signed_range(real_batch.images);
+  for (size_t i = 0; i < reals.size(); ++i) {
+    real = nets_.g->from_signed_range(reals[i].images);
     if (device_.is_cuda()) real = real.contiguous(at::MemoryFormat::ChannelsLast);
-    if (conditional) labels = real_batch.labels.to(device_);
+    if (conditional) labels = reals[i].labels.to(device_);
+    // R1/R2 on this critic step: every step in the main loss, or lazily as an extra update every k-th step.
+    const int64_t critic_step = step_ * static_cast<int64_t>(reals.size()) + static_cast<int64_t>(i);
+    const bool regularise = zero_centred && critic_step % reg_every == 0;
+    const bool lazy = regularise && reg_every > 1;
     // 1. critic on real and fake (the fakes drawn for the real batch's labels)
-    torch::Tensor loss_d;
+    torch::Tensor loss_d, real_in, fake_in;
     DiscriminatorOutput real_out, fake_out;
     {
       AutocastGuard autocast(device_, bf16);
@@ -241,30 +296,47 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
         torch::NoGradGuard no_grad;
         fake = nets_.g->forward(z, labels);
       }
-      real_out = nets_.d->forward(real, labels);
-      fake_out = nets_.d->forward(fake.detach(), labels);
+      real_in = regularise && !lazy ? real.detach().requires_grad_(true) : real;
+      fake_in = regularise && !lazy ? fake.detach().requires_grad_(true) : fake.detach();
+      real_out = critic(real_in);
+      fake_out = critic(fake_in);
       loss_d = loss_.critic(real_out.score.to(torch::kFloat32), fake_out.score.to(torch::kFloat32), config_.loss);
       // 2. auxiliary classifier on both batches (AC-GAN)
       if (ac)
         loss_d = loss_d + config_.loss.ac_weight * (loss_ac(real_out.class_logits.to(torch::kFloat32), labels) +
                                                     loss_ac(fake_out.class_logits.to(torch::kFloat32), labels));
     }
-    // 3. gradient penalty on random interpolates (always fp32)
+    // 3. penalties: WGAN-GP on random interpolates (always fp32), R1/R2 on this step's images
     if (loss_.gradient_penalty) {
-      stats.penalty = gradient_penalty(*nets_.d, real, fake.detach(), {}, labels);
+      stats.penalty = gradient_penalty_of([&](const torch::Tensor& x) { return critic(x).score; }, real, fake.detach());
       loss_d = loss_d + config_.loss.gp_lambda * stats.penalty;
     }
+    if (regularise && !lazy)
+      loss_d = loss_d + zero_centred_penalties(real_out.score, real_in, fake_out.score, fake_in, stats);
     opt_d_->clear_grads();
     loss_d.backward();
     stats.grad_norm_d = grad_norm(*nets_.d);
     clip_grads(*nets_.d, config_.optim.d, stats.grad_norm_d);
     opt_d_->step();
+    if (lazy) {
+      // stylegan2-ada's lazy regularisation: the penalty alone, times k, as an update of its own.
+      const auto real_reg = real.detach().requires_grad_(true);
+      const auto fake_reg = fake.detach().requires_grad_(true);
+      const auto real_scores = config_.loss.r1_gamma > 0 ? critic(real_reg).score : torch::Tensor();
+      const auto fake_scores = config_.loss.r2_gamma > 0 ? critic(fake_reg).score : torch::Tensor();
+      const auto penalty = zero_centred_penalties(real_scores, real_reg, fake_scores, fake_reg, stats);
+      opt_d_->clear_grads();
+      (static_cast<double>(reg_every) * penalty).backward();
+      opt_d_->step();
+    }
     if (loss_.clip_weights) clip_weights(*nets_.d, config_.loss.clip);
     stats.loss_d = loss_d.detach();
     const auto real_score = real_out.score.detach().to(torch::kFloat32);
     const auto fake_score = fake_out.score.detach().to(torch::kFloat32);
     stats.d_real = (loss_.logits ? torch::sigmoid(real_score) : real_score).mean();
     stats.d_fake = (loss_.logits ? torch::sigmoid(fake_score) : fake_score).mean();
+    if (loss_.signed_output) stats.sign_real = real_score.sign().mean();
+    augment_.observe(real_score);
     if (fm > 0) real_features = real_out.features.detach().to(torch::kFloat32);
   }
 
@@ -274,8 +346,14 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   {
     AutocastGuard autocast(device_, bf16);
     if (!reuse_fake) fake = nets_.g->forward(torch::randn({batch, config_.model.z_dim}, opts), labels);
-    const DiscriminatorOutput out = nets_.d->forward(fake, labels);
-    loss_g = loss_.generator(out.score.to(torch::kFloat32), config_.loss);
+    const DiscriminatorOutput out = critic(fake);
+    // Relativistic losses compare with D's scores of the last real batch, taken by the updated critic.
+    torch::Tensor real_scores;
+    if (loss_.relativistic) {
+      torch::NoGradGuard no_grad;
+      real_scores = critic(real).score.to(torch::kFloat32);
+    }
+    loss_g = loss_.generator(real_scores, out.score.to(torch::kFloat32), config_.loss);
     if (ac) loss_g = loss_g + config_.loss.ac_weight * loss_ac(out.class_logits.to(torch::kFloat32), labels);
     // Feature matching against the real features of the last critic step (taken before its update).
     if (fm > 0) loss_g = loss_g + fm * loss_feature_matching(real_features, out.features.to(torch::kFloat32));
@@ -299,9 +377,67 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   return stats;
 }
 
-// ema = decay * ema + (1 - decay) * weights after every generator step; batch-norm statistics are copied.
+// ema = decay * ema + (1 - decay) * weights after every generator step (decay from ema_decay(step), on the
+// device); buffers are copied, and batch-norm statistics recomputed before the average draws anything
+// (train.ema_bn "recompute").
 void Trainer::update_ema() {
-  if (ema_g_) blend_into(*ema_g_, *nets_.g, /*keep=*/config_.train.ema);
+  if (ema_g_) blend_into(*ema_g_, *nets_.g, ema_weight_);
+}
+
+double Trainer::ema_decay(int64_t step) const {
+  const double decay = config_.train.ema;
+  if (decay <= 0 || config_.train.ema_rampup <= 0) return decay;
+  // Half-life in images of a per-step decay d at batch B: B·ln ½ / ln d; the ramp caps it at rampup × images seen.
+  const double batch = static_cast<double>(config_.train.batch_size);
+  const double half_life = batch * std::log(0.5) / std::log(decay);
+  const double seen = static_cast<double>(step + 1) * batch;
+  return std::pow(0.5, batch / std::max(std::min(half_life, config_.train.ema_rampup * seen), 1e-8));
+}
+
+void Trainer::refresh_ema_statistics() {
+  if (!ema_g_ || config_.train.ema_bn != EmaBatchNorm::recompute || ema_statistics_step_ == step_) return;
+  ema_statistics_step_ = step_;
+  // Cumulative averages (momentum none) over fixed latents, with only the batch-norm layers in train mode
+  // (spectral-norm vectors and everything else stay as they are).
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> norms2;
+  std::vector<std::pair<torch::nn::BatchNorm1dImpl*, c10::optional<double>>> norms1;
+  for (const auto& m : ema_g_->modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) norms2.emplace_back(bn, bn->options.momentum());
+    if (auto* bn = m->as<torch::nn::BatchNorm1d>()) norms1.emplace_back(bn, bn->options.momentum());
+  }
+  if (norms2.empty() && norms1.empty()) return;
+  torch::NoGradGuard no_grad;
+  ema_g_->eval();
+  auto prepare = [](auto& list) {
+    for (auto& [bn, momentum] : list) {
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);
+      bn->train();
+    }
+  };
+  prepare(norms2);
+  prepare(norms1);
+  auto gen = make_generator(config_.train.seed, kEmaStatisticsStream);
+  const int64_t batch = config_.train.batch_size, classes = conditional_classes(config_);
+  for (int64_t i = 0; i < kEmaStatisticsBatches; ++i) {
+    const auto z = torch::randn({batch, config_.model.z_dim}, gen).to(device_);
+    const auto labels = classes > 0 ? class_cycle_labels(batch, classes).to(device_) : torch::Tensor();
+    ema_g_->forward(z, labels);
+  }
+  auto restore = [](auto& list) {
+    for (auto& [bn, momentum] : list) {
+      bn->options.momentum(momentum);
+      bn->eval();
+    }
+  };
+  restore(norms2);
+  restore(norms1);
+}
+
+GeneratorBase& Trainer::sampling_generator() {
+  if (!ema_g_) return *nets_.g;
+  refresh_ema_statistics();
+  return *ema_g_;
 }
 
 torch::Tensor Trainer::sample_images() {

@@ -179,6 +179,13 @@ Json TrainingRun::step_record(const StepStats& s, double images_per_s) const {
     record["critic_fake"] = scalar(s.d_fake);
   }
   if (s.penalty.defined()) record["gp"] = scalar(s.penalty);
+  if (s.r1.defined()) record["r1"] = scalar(s.r1);
+  if (s.r2.defined()) record["r2"] = scalar(s.r2);
+  if (s.sign_real.defined()) record["sign_real"] = scalar(s.sign_real);
+  if (trainer_->augmenter().adaptive()) {
+    record["ada_p"] = trainer_->augmenter().p();
+    record["ada_rt"] = trainer_->augmenter().rt();
+  }
   record["grad_norm_d"] = scalar(s.grad_norm_d);
   record["grad_norm_g"] = scalar(s.grad_norm_g);
   record["images_per_s"] = rounded(images_per_s, 1);
