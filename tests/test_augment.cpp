@@ -20,8 +20,8 @@ TEST(AugmentTest, ResampleAtIntegerShiftsMovesPixelsExactly) {
   EXPECT_TRUE(torch::equal(resample(x, identity(1), torch::zeros({1, 2}), false), x));
   // Output (i, j) reads input (i, j + 1): the image moves one pixel left, zeros come in on the right.
   const auto left = resample(x, identity(1), torch::tensor({{1.0f, 0.0f}}), /*reflect=*/false);
-  const auto expected = torch::tensor({1.f, 2.f, 3.f, 0.f, 5.f, 6.f, 7.f, 0.f, 9.f, 10.f, 11.f, 0.f, 13.f, 14.f,
-                                       15.f, 0.f})
+  const auto expected = torch::tensor({1.f, 2.f, 3.f, 0.f, 5.f, 6.f, 7.f, 0.f, 9.f, 10.f, 11.f, 0.f, 13.f, 14.f, 15.f,
+                                       0.f})
                             .view({1, 1, 4, 4});
   EXPECT_TRUE(torch::equal(left, expected)) << left;
   // With reflection the right edge mirrors: column 4 reads column 3 (the reflection about x = 3.5).

@@ -62,8 +62,8 @@ class Augmenter {
  private:
   Augment kind_;
   TrainConfig config_;
-  torch::Tensor p_;        ///< scalar, float
-  torch::Tensor signs_;    ///< [2]: sum of sign(D(x)), count
+  torch::Tensor p_;      ///< scalar, float
+  torch::Tensor signs_;  ///< [2]: sum of sign(D(x)), count
   double rt_ = 0;
 };
 

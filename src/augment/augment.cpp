@@ -169,9 +169,8 @@ Tensor ada_augment(const Tensor& images, const Tensor& p) {
     const auto flip = gate(chance(b, pf, opts), torch::floor(uniform() * 2), 0);
     c = compose(eye - 2 * column(flip) * vv, c);
     const auto hue = chance(b, pf, opts) * (uniform() * 2 - 1) * kPi;
-    const auto cross = torch::tensor({0.0, -1.0, 1.0, 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                      0.0},
-                                     opts)
+    const auto cross = torch::tensor(
+                           {0.0, -1.0, 1.0, 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0}, opts)
                            .view({1, 4, 4}) /
                        std::sqrt(3.0);  // [v]×, the cross product with v
     const auto homogeneous = torch::zeros({4, 4}, opts).index_put_({3, 3}, 1.0).expand({b, 4, 4});
@@ -189,8 +188,7 @@ Tensor ada_augment(const Tensor& images, const Tensor& p) {
 }
 
 Augmenter::Augmenter(const TrainConfig& config, torch::Device device)
-    : kind_(config.augment),
-      config_(config),
+    : kind_(config.augment), config_(config),
       p_(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device))),
       signs_(torch::zeros({2}, torch::TensorOptions().dtype(torch::kFloat32).device(device))) {}
 
@@ -211,7 +209,8 @@ Tensor Augmenter::operator()(const Tensor& images) const {
 void Augmenter::observe(const Tensor& real_scores) {
   if (!adaptive()) return;
   const auto scores = real_scores.detach().to(torch::kFloat32);
-  signs_.add_(torch::stack({scores.sign().sum(), torch::full({}, static_cast<double>(scores.numel()), scores.options())}));
+  signs_.add_(torch::stack({scores.sign().sum(),
+                            torch::full({}, static_cast<double>(scores.numel()), scores.options())}));
 }
 
 void Augmenter::adjust(int64_t step, int64_t images_per_step) {
