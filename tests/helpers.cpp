@@ -1,6 +1,7 @@
 // Test helpers (see helpers.hpp).
 #include "helpers.hpp"
 
+#include <fcntl.h>
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <sys/wait.h>
@@ -133,6 +134,37 @@ ganpp::Config tiny_config(const std::string& arch, const std::string& loss) {
   c.train.ema = 0;  // tests of the step see the generator itself unless they ask for the average
   return c;
 }
+
+BackgroundGanpp start_ganpp(const std::vector<std::string>& args) {
+  const std::string dir = temp_dir("bg");
+  BackgroundGanpp p;
+  p.out_path = dir + "/out";
+  p.err_path = dir + "/err";
+  std::vector<std::string> argv_strings = {GANPP_BINARY};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int out = ::open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = ::open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  p.pid = pid;
+  return p;
+}
+
+int BackgroundGanpp::wait() {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+std::string BackgroundGanpp::err() const { return slurp(err_path); }
 
 torch::Tensor read_png(const std::string& path) {
   int w = 0, h = 0, c = 0;

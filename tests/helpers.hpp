@@ -68,6 +68,18 @@ ganpp::Config tiny_config(const std::string& arch = "dcgan", const std::string& 
 /// Runs the ganpp binary with `args` (shell-quoted here), capturing stdout, stderr and the exit code.
 CommandResult run_ganpp(const std::vector<std::string>& args);
 
+/// A ganpp process running in the background, its stdout and stderr going to files.
+struct BackgroundGanpp {
+  int pid = -1;
+  std::string out_path, err_path;
+  /// Waits for the process to end: its exit code, 128 + N when signal N killed it.
+  int wait();
+  std::string err() const;
+};
+
+/// Starts the ganpp binary with `args` without waiting for it.
+BackgroundGanpp start_ganpp(const std::vector<std::string>& args);
+
 /// Decodes a PNG into uint8 [C, H, W] (a test failure and an empty tensor when it does not decode).
 torch::Tensor read_png(const std::string& path);
 

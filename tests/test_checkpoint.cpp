@@ -15,7 +15,7 @@ using namespace ganpp::test;
 namespace {
 
 std::string save(Trainer& t, const std::string& path) {
-  CheckpointWriter checkpoint(t.config());
+  CheckpointWriter checkpoint(t.config(), {});
   t.save(checkpoint);
   checkpoint.write_data({3, 5}, {"a", "b"});
   write_file_atomic(path, checkpoint.bytes());
@@ -27,7 +27,7 @@ std::string save(Trainer& t, const std::string& path) {
 TEST(CheckpointTest, ComponentsAddSectionsAndReadersFindOptionalOnesMissing) {
   const TempDir dir("ckpt-sections");
   Trainer a(tiny_config("dcgan"), torch::kCPU);
-  CheckpointWriter writer(a.config());
+  CheckpointWriter writer(a.config(), {});
   a.save(writer);
   writer.write_data({1, 2}, {});
   writer.section("augment").write("p", c10::IValue(0.25));

@@ -133,7 +133,7 @@ TEST(CudaTest, FusedAdamStateSurvivesACheckpoint) {
   Trainer a(config, kCuda);
   for (int i = 0; i < 3; ++i) a.train_step({real});
   const RngState rng = capture_rng(kCuda);
-  CheckpointWriter writer(config);
+  CheckpointWriter writer(config, {});
   a.save(writer);
   writer.write_data({}, {});
   write_file_atomic(tmp.path + "/a.ckpt", writer.bytes());

@@ -11,6 +11,7 @@
 
 #include "ganpp/config.hpp"
 #include "ganpp/data.hpp"
+#include "ganpp/errors.hpp"
 #include "ganpp/models.hpp"
 #include "ganpp/rng.hpp"
 
@@ -20,7 +21,10 @@ namespace ganpp {
 /// and spectral-norm wrappers, so format-1 networks no longer load by name.
 /// 3: named sections; the run's state ("state") and data position ("data") moved from the top level into
 /// sections of their own. Format 2 is still read: its top level stands for both sections.
-inline constexpr int64_t kCheckpointFormat = 3;
+/// 4: the archive is sealed in a frame with a CRC-32 of its bytes (verified before LibTorch reads any of it),
+/// and the header names the run ("run_id") and its data ("data_fingerprint"). Formats 2 and 3 (unframed) are
+/// still read, unverified.
+inline constexpr int64_t kCheckpointFormat = 4;
 /// The oldest format this ganpp reads (and resumes with the behaviour it started with).
 inline constexpr int64_t kOldestCheckpointFormat = 2;
 
@@ -47,18 +51,40 @@ struct TrainingState {
   std::vector<std::string> classes;  ///< dataset class names (empty when unlabelled)
 };
 
-/// What wrote a checkpoint: its format and the ganpp and LibTorch versions of the run.
+/// What wrote a checkpoint: its format, the ganpp and LibTorch versions, and the run and data it belongs to
+/// (both empty in checkpoints written before format 4).
 struct CheckpointOrigin {
   int64_t format_version = kCheckpointFormat;
   std::string ganpp_version;
   std::string libtorch_version;
+  std::string run_id;            ///< the run's identity (config.json's run.id)
+  std::string data_fingerprint;  ///< the training data's fingerprint when the run started (see data_fingerprint)
 };
+
+/// A checkpoint whose bytes are not what was written (checksum mismatch, truncated): exit 1 like any corrupt
+/// file, told apart so that a resume can name an intact checkpoint instead.
+class CheckpointDamaged : public RuntimeError {
+ public:
+  using RuntimeError::RuntimeError;
+};
+
+/// Checks the frame and checksum of the checkpoint at `path` without deserialising anything. Throws
+/// CheckpointDamaged for a damaged checkpoint and RuntimeError for a file that is not a checkpoint (saying
+/// what it is and which command takes it). Unframed checkpoints of formats 2 and 3 pass unverified.
+void verify_checkpoint_file(const std::string& path);
+
+/// Whether the file at `path` starts like a checkpoint of format 4 or later (its frame's magic bytes).
+bool is_checkpoint_file(const std::string& path);
+
+/// The newest step_*.ckpt of a run directory that verifies, other than `except`; empty when there is none.
+std::string newest_intact_checkpoint(const std::string& run_dir, const std::string& except = "");
 
 /// Builds a checkpoint: a header (format version, versions, the resolved config) and one archive per
 /// section, each written by the component that owns that state.
 class CheckpointWriter {
  public:
-  explicit CheckpointWriter(const Config& config);
+  /// `origin`'s run id and data fingerprint go into the header (format and versions are this ganpp's).
+  CheckpointWriter(const Config& config, CheckpointOrigin origin);
 
   /// The archive of section `name`, created on first use.
   torch::serialize::OutputArchive& section(const std::string& name);
@@ -73,14 +99,15 @@ class CheckpointWriter {
 
  private:
   Config config_;
+  CheckpointOrigin origin_;
   std::vector<std::pair<std::string, torch::serialize::OutputArchive>> sections_;
 };
 
 /// A checkpoint read from disk: its config and state at once, networks and other sections on request.
 class CheckpointReader {
  public:
-  /// Opens `path`; tensors are mapped onto `device`. Throws RuntimeError for missing, corrupt or
-  /// incompatible files.
+  /// Opens `path` after verify_checkpoint_file; tensors are mapped onto `device`. Throws CheckpointDamaged
+  /// for a damaged file, RuntimeError for missing, foreign or incompatible ones.
   CheckpointReader(const std::string& path, torch::Device device);
 
   const Config& config() const { return config_; }

@@ -26,6 +26,11 @@ struct Dataset {
 /// Throws RuntimeError naming the file for missing, empty, unreadable or corrupt data.
 Dataset load_dataset(const DataConfig& config);
 
+/// A fingerprint of the data at `config.path` that tells whether it changed since a run started, cheap and the
+/// same after a copy to another machine: a CRC-32 of the IDX files' bytes for an IDX folder; of the image
+/// files' relative names and sizes for an image folder. RuntimeError when the folder cannot be read.
+std::string data_fingerprint(const DataConfig& config);
+
 /// Whether `path` is an IDX folder holding the images of `split` ("train" or "test").
 bool has_idx_split(const std::string& path, DataSplit split);
 
@@ -63,6 +68,9 @@ struct Batch {
   torch::Tensor images;
   torch::Tensor labels;
 };
+
+/// Throws RuntimeError when the data holds fewer images than one batch.
+void check_batch_fits(const Dataset& data, int64_t batch_size);
 
 /// Where a DataStream stands: `epoch` passes completed, `position` batches drawn in the current pass.
 struct DataPosition {

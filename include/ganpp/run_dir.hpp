@@ -8,11 +8,41 @@
 
 namespace ganpp {
 
-/// True when `dir` holds a run (a config.json or a checkpoints/ folder).
+/// True when `dir` holds a run's work: a checkpoint in its checkpoints/ folder. A folder left by a run that
+/// stopped before its first checkpoint holds no work (see unfinished_run).
 bool holds_run(const std::string& dir);
+
+/// True when `dir` was left by a run that stopped before its first checkpoint (a config.json, no checkpoint):
+/// `train --out` may reuse it, `--resume` has nothing to continue.
+bool unfinished_run(const std::string& dir);
 
 /// Throws UsageError when `out` holds a run (checked before any data is read).
 void check_out_dir(const std::string& out);
+
+/// Removes what a run that stopped before its first checkpoint left in `dir` (config.json, log.jsonl,
+/// report.html, samples/, checkpoints/, temporaries), so that a new run starts clean; other files stay.
+void clear_unfinished_run(const std::string& dir);
+
+/// An advisory lock on a run directory (its .lock file), held while a process trains into it and released
+/// by the kernel when the process ends, however it ends. The file names the holder as pid@host.
+class RunLock {
+ public:
+  /// Takes the lock of `run_dir`; throws UsageError naming the holder when another process has it. On a
+  /// filesystem without locks, warns and goes on unlocked.
+  explicit RunLock(const std::string& run_dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+/// The run's "run" block of config.json (versions, id, data fingerprint); empty when there is none.
+Json read_run_info(const std::string& run_dir);
+
+/// The step_*.ckpt files of a run directory, oldest first.
+std::vector<std::string> step_checkpoints(const std::string& run_dir);
 
 /// Creates the run directory with samples/ and checkpoints/: `out` when given, else
 /// `<runs_root>/NNNNN-<name>` with the next free number (never colliding with another run). Returns its path.

@@ -11,8 +11,10 @@
 
 #include <torch/torch.h>
 
+#include "ganpp/checkpoint.hpp"
 #include "ganpp/config.hpp"
 #include "ganpp/data.hpp"
+#include "ganpp/run_dir.hpp"
 #include "ganpp/trainer.hpp"
 
 namespace ganpp {
@@ -62,24 +64,29 @@ class RunObserver {
 /// How a run is set up beyond its config: where it runs, and where the console output goes.
 struct RunOptions {
   torch::Device device = torch::kCPU;
-  int threads = 0;                 ///< CPU threads in use (recorded in config.json)
-  std::ostream* live = nullptr;    ///< a terminal for the in-place progress line, or null for log lines only
-  std::string runs_root = "runs";  ///< where a run without an out_dir gets its numbered folder
-  std::string name = "default";    ///< the numbered folder's suffix (the config file's name)
-  bool default_observers = true;   ///< log, console, health, grids, evaluations, report, checkpoints
+  int threads = 0;                  ///< CPU threads in use (recorded in config.json)
+  std::ostream* live = nullptr;     ///< a terminal for the in-place progress line, or null for log lines only
+  std::string runs_root = "runs";   ///< where a run without an out_dir gets its numbered folder
+  std::string name = "default";     ///< the numbered folder's suffix (the config file's name)
+  bool default_observers = true;    ///< log, console, health, grids, evaluations, report, checkpoints
+  bool allow_changed_data = false;  ///< resume even when the data's fingerprint changed (exactness is lost)
 };
 
 class TrainingRun {
  public:
   /// A new run of `config` in `out_dir` (or a new numbered folder under options.runs_root): validates what
-  /// needs no data, reads the data, takes a conditional model's class count from it, creates the folder
-  /// and writes config.json. Throws UsageError for a bad config or an out_dir that holds a run (before any
-  /// data is read), RuntimeError for bad data.
+  /// needs no data, reads the data, takes a conditional model's class count from it, checks that a batch
+  /// fits, creates the folder (reusing one that a run left before its first checkpoint), locks it and
+  /// writes config.json with a new run id. Throws UsageError for a bad config, an out_dir that holds a run
+  /// (before any data is read) or is locked by another process, RuntimeError for bad data.
   static std::unique_ptr<TrainingRun> start(Config config, const std::string& out_dir, const RunOptions& options);
   /// Continues the run of the checkpoint at `path` (a run directory means its latest checkpoint), with
   /// `overrides` (KEY=VALUE) of the keys that may change mid-run (UsageError for others). Cuts log.jsonl
   /// back to the checkpoint's step and rewrites config.json. A run already at train.steps is finished():
-  /// run() does nothing and the message says how to extend it.
+  /// run() does nothing and the message says how to extend it. Before anything is written it refuses
+  /// (RuntimeError) a folder without a checkpoint, a damaged checkpoint (naming the newest intact one),
+  /// another run's checkpoint and changed data (unless options.allow_changed_data); UsageError when another
+  /// process holds the run's lock.
   static std::unique_ptr<TrainingRun> resume(const std::string& path, const std::vector<std::string>& overrides,
                                              const RunOptions& options);
   ~TrainingRun();
@@ -88,10 +95,16 @@ class TrainingRun {
   void add_observer(std::unique_ptr<RunObserver> observer);
   /// Trains until train.steps or a stop request; the last step is sampled, logged and checkpointed.
   void run();
-  /// Ends the run after the current step, with a checkpoint of that step. Safe to call from any thread or
-  /// a signal handler.
-  void request_stop() { stop_requested_ = true; }
+  /// Ends the run after the current step, with a checkpoint of that step (an evaluation in progress is
+  /// abandoned); `signal` names the signal that asked, 0 for none. Safe to call from any thread or a signal
+  /// handler.
+  void request_stop(int signal = 0) {
+    stop_signal_ = signal;
+    stop_requested_ = true;
+  }
   bool stop_requested() const { return stop_requested_; }
+  /// The signal that requested the stop (0: none, or not a signal).
+  int stop_signal() const { return stop_signal_; }
   /// True for a resumed run that had already reached train.steps.
   bool finished() const { return finished_; }
 
@@ -101,8 +114,12 @@ class TrainingRun {
   Trainer& trainer() { return *trainer_; }
   const Dataset& dataset() const { return data_; }
   int64_t step() const;
+  /// The run's identity (config.json's run.id and every checkpoint's header).
+  const std::string& run_id() const { return origin_.run_id; }
   /// The checkpoint a resumed run continues from (empty for a new run).
   const std::string& resumed_from() const { return resumed_from_; }
+  /// The config.json "run" block: versions, device, threads, run id and data fingerprint.
+  Json run_info() const;
   /// Fractional passes over the data so far.
   double epoch() const;
   /// log.jsonl as it stood when this process started (read once; observers rebuild state from it).
@@ -130,11 +147,18 @@ class TrainingRun {
   std::unique_ptr<Trainer> trainer_;
   std::vector<std::unique_ptr<RunObserver>> observers_;
   std::vector<Json> past_log_;
+  CheckpointOrigin origin_;  ///< run id and data fingerprint for the checkpoints' header
+  std::unique_ptr<RunLock> lock_;
+  bool numbered_dir_ = false;  ///< this process created the run's numbered folder (removed if it fails unsaved)
   std::atomic<bool> stop_requested_{false};
+  std::atomic<int> stop_signal_{0};
   bool finished_ = false;
   int64_t finished_step_ = 0;
   std::string resumed_from_;
 };
+
+/// "SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", or "signal N".
+std::string signal_name(int signal);
 
 /// What `train --dry-run` prints: the resolved config (a conditional model's class count read from the
 /// data when the config leaves it to the data) and both networks.

@@ -1,17 +1,103 @@
 // Checkpoint (de)serialisation through torch::serialize archives, with shape-checked network loading.
 #include "ganpp/checkpoint.hpp"
 
+#include <zlib.h>
+
 #include <filesystem>
+#include <fstream>
+#include <string_view>
 
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/module_archive.hpp"
+#include "ganpp/run_dir.hpp"
 #include "ganpp/version.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ganpp {
 namespace {
+
+// The frame of a format-4 checkpoint: magic, frame version (u32), CRC-32 of the archive (u32), the archive's
+// length (u64), all little-endian, then the LibTorch archive itself.
+constexpr std::string_view kFrameMagic = "GANPPCKP";
+constexpr uint32_t kFrameVersion = 1;
+constexpr size_t kFrameHeaderSize = 24;
+
+uint32_t crc32_of(std::string_view bytes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes lengths as uInt: feed large archives in pieces.
+  for (size_t at = 0; at < bytes.size();) {
+    const size_t n = std::min<size_t>(bytes.size() - at, size_t(1) << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
+    at += n;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+void put_le(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+uint64_t get_le(std::string_view in, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t(static_cast<uint8_t>(in[at + i])) << (8 * i);
+  return v;
+}
+
+std::string seal(const std::string& archive) {
+  std::string out(kFrameMagic);
+  put_le(out, kFrameVersion, 4);
+  put_le(out, crc32_of(archive), 4);
+  put_le(out, archive.size(), 8);
+  return out + archive;
+}
+
+bool starts_with(std::string_view bytes, std::string_view prefix) { return bytes.substr(0, prefix.size()) == prefix; }
+
+// What a file that is not a framed checkpoint holds, judged from its bytes alone: "" for a LibTorch archive
+// (an older checkpoint, a classifier or a TorchScript module: told apart once opened), else a description.
+std::string describe_unframed(std::string_view bytes) {
+  if (bytes.empty()) return "is empty";
+  if (starts_with(bytes, "PK\x03\x04"))
+    return bytes.find("constants.pkl") != std::string_view::npos
+               ? ""
+               : "is a PyTorch pickle file (such as 'ganpp export' writes for Python's torch.load), not a checkpoint";
+  if (starts_with(bytes, "\x89PNG") || starts_with(bytes, "\xFF\xD8\xFF") || starts_with(bytes, "GIF8"))
+    return "is an image, not a checkpoint";
+  if (starts_with(bytes, "\x1F\x8B")) return "is a gzip file, not a checkpoint";
+  return "is not a ganpp checkpoint: its content is unrecognised (corrupt, or another kind of file)";
+}
+
+const char* kWhatTakesIt =
+    "; ganpp sample, inspect, export, eval --checkpoint and train --resume take a run directory or its "
+    "checkpoints/*.ckpt";
+
+// The LibTorch archive inside the checkpoint file `bytes`, after checking its frame and checksum; an unframed
+// LibTorch archive (formats 2 and 3) is returned as it is. Throws for anything else.
+std::string_view unseal(std::string_view bytes, const std::string& path, bool& framed) {
+  framed = starts_with(bytes, kFrameMagic);
+  if (!framed) {
+    const std::string what = describe_unframed(bytes);
+    if (!what.empty()) throw RuntimeError("'" + path + "' " + what + kWhatTakesIt);
+    return bytes;
+  }
+  const auto damaged = [&](const std::string& why) {
+    return CheckpointDamaged("checkpoint '" + path + "' is damaged: " + why);
+  };
+  if (bytes.size() < kFrameHeaderSize) throw damaged("it ends inside its header");
+  if (get_le(bytes, 8, 4) != kFrameVersion)
+    throw RuntimeError("checkpoint '" + path + "' has frame version " + std::to_string(get_le(bytes, 8, 4)) +
+                       "; it was written by a newer ganpp");
+  const uint64_t length = get_le(bytes, 16, 8);
+  const std::string_view archive = bytes.substr(kFrameHeaderSize);
+  if (archive.size() != length)
+    throw damaged("it holds " + std::to_string(archive.size()) + " bytes of its " + std::to_string(length) +
+                  " (truncated or appended to)");
+  if (crc32_of(archive) != static_cast<uint32_t>(get_le(bytes, 12, 4)))
+    throw damaged("its checksum does not match its content (changed or corrupted after it was written)");
+  return archive;
+}
 
 // A network of the checkpoint at `path` (`what`: "generator", "discriminator"), every name and shape checked.
 void read_module(torch::serialize::InputArchive& archive, torch::nn::Module& module, const std::string& what,
@@ -47,7 +133,8 @@ torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::st
 
 }  // namespace
 
-CheckpointWriter::CheckpointWriter(const Config& config) : config_(config) {}
+CheckpointWriter::CheckpointWriter(const Config& config, CheckpointOrigin origin)
+    : config_(config), origin_(std::move(origin)) {}
 
 torch::serialize::OutputArchive& CheckpointWriter::section(const std::string& name) {
   for (auto& [n, archive] : sections_)
@@ -81,28 +168,73 @@ std::string CheckpointWriter::bytes() {
   archive.write("ganpp_version", c10::IValue(ganpp_version()));
   archive.write("libtorch_version", c10::IValue(libtorch_version()));
   archive.write("config", c10::IValue(config_to_json(config_).dump()));
+  archive.write("run_id", c10::IValue(origin_.run_id));
+  archive.write("data_fingerprint", c10::IValue(origin_.data_fingerprint));
   for (auto& [name, section] : sections_) archive.write(name, section);
   std::ostringstream out;
   archive.save_to(out);
-  return out.str();
+  return seal(out.str());
+}
+
+bool is_checkpoint_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(kFrameMagic.size(), '\0');
+  return in.read(head.data(), static_cast<std::streamsize>(head.size())) && head == kFrameMagic;
+}
+
+void verify_checkpoint_file(const std::string& path) {
+  bool framed = false;
+  unseal(read_file(path), path, framed);
+}
+
+std::string newest_intact_checkpoint(const std::string& run_dir, const std::string& except) {
+  const std::vector<std::string> steps = step_checkpoints(run_dir);
+  for (auto p = steps.rbegin(); p != steps.rend(); ++p) {
+    std::error_code ec;
+    if (!except.empty() && fs::equivalent(*p, except, ec)) continue;
+    try {
+      verify_checkpoint_file(*p);
+      return *p;
+    } catch (const std::exception&) {
+    }
+  }
+  return "";
 }
 
 CheckpointReader::CheckpointReader(const std::string& path, torch::Device device) : path_(path) {
   const std::string bytes = read_file(path);
+  bool framed = false;
+  const std::string_view archive = unseal(bytes, path, framed);
   try {
-    archive_.load_from(bytes.data(), bytes.size(), device);
+    archive_.load_from(archive.data(), archive.size(), device);
   } catch (const c10::Error& e) {
     throw RuntimeError("checkpoint '" + path + "' is corrupt or not a ganpp checkpoint (" +
                        first_line(e.what_without_backtrace()) + ")");
   }
+  c10::IValue marker;
+  if (archive_.try_read("ganpp_format", marker))
+    throw RuntimeError("'" + path +
+                       "' is a ganpp classifier (from 'ganpp classifier train'), not a checkpoint; "
+                       "pass it to 'ganpp eval --features'");
+  if (!archive_.try_read("format_version", marker) || !archive_.try_read("config", marker))
+    throw RuntimeError("'" + path + "' is a TorchScript module or LibTorch archive, not a ganpp checkpoint" +
+                       kWhatTakesIt);
   const int64_t format = read_scalar<int64_t>(archive_, "format_version", path);
   if (format < kOldestCheckpointFormat || format > kCheckpointFormat)
     throw RuntimeError("checkpoint '" + path + "' has format version " + std::to_string(format) +
                        "; this ganpp reads versions " + std::to_string(kOldestCheckpointFormat) + " to " +
                        std::to_string(kCheckpointFormat));
+  // Format 4 is always framed: an unframed one lost its frame (and with it the checksum).
+  if (framed != (format >= 4))
+    throw CheckpointDamaged("checkpoint '" + path + "' is damaged: format " + std::to_string(format) +
+                            (framed ? " inside a frame" : " without its checksum frame"));
   origin_.format_version = format;
   origin_.ganpp_version = read_scalar<std::string>(archive_, "ganpp_version", path);
   origin_.libtorch_version = read_scalar<std::string>(archive_, "libtorch_version", path);
+  if (format >= 4) {
+    origin_.run_id = read_scalar<std::string>(archive_, "run_id", path);
+    origin_.data_fingerprint = read_scalar<std::string>(archive_, "data_fingerprint", path);
+  }
   auto& data = section(section::kData, "the data position");
   try {
     config_ = stored_config_from_json(Json::parse(read_scalar<std::string>(archive_, "config", path)));

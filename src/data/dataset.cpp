@@ -96,14 +96,18 @@ Dataset load_dataset(const DataConfig& config) {
   return load_image_folder(config);
 }
 
-DataStream::DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device)
-    : data_(data), images_(data.images), labels_(data.labels), batch_size_(batch_size), seed_(seed), hflip_(hflip),
-      device_(device) {
-  batches_per_epoch_ = data.size() / batch_size;
-  if (batches_per_epoch_ == 0)
+void check_batch_fits(const Dataset& data, int64_t batch_size) {
+  if (data.size() < batch_size)
     throw RuntimeError("the dataset (" + data.source + ") has " + std::to_string(data.size()) +
                        " images, fewer than train.batch_size = " + std::to_string(batch_size) +
                        "; lower train.batch_size or raise data.limit");
+}
+
+DataStream::DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device)
+    : data_(data), images_(data.images), labels_(data.labels), batch_size_(batch_size), seed_(seed), hflip_(hflip),
+      device_(device) {
+  check_batch_fits(data, batch_size);
+  batches_per_epoch_ = data.size() / batch_size;
   if (device_.is_cuda()) {
     const bool fits = data.images.numel() <= kDeviceDataLimit;
     images_ = fits ? data.images.to(device_) : data.images.pin_memory();

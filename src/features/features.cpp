@@ -5,6 +5,7 @@
 
 #include <torch/script.h>
 
+#include "ganpp/checkpoint.hpp"
 #include "ganpp/classifier.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
@@ -39,6 +40,11 @@ FeatureNet torchscript_features(const std::string& path, torch::Device device) {
     throw RuntimeError("'" + path + "' is neither a ganpp classifier nor a loadable TorchScript module (" +
                        first_line(e.what_without_backtrace()) + ")");
   }
+  if (!module->find_method("forward"))
+    throw RuntimeError("'" + path +
+                       "' is a LibTorch archive without a forward method (a ganpp checkpoint of an "
+                       "older format?), not a feature network; --features takes a file of 'ganpp classifier train' "
+                       "or a TorchScript module");
   module->eval();
   FeatureNet net;
   const auto int_attr = [&](const char* name) -> int64_t {
@@ -78,6 +84,10 @@ FeatureNet load_feature_net(const std::string& path, torch::Device device) {
   if (!std::filesystem::is_regular_file(path))
     throw RuntimeError("feature network '" + path + "' does not exist; make one with 'ganpp classifier train --out " +
                        path + "'");
+  if (is_checkpoint_file(path))
+    throw RuntimeError("'" + path +
+                       "' is a ganpp training checkpoint, not a feature network: pass it to 'ganpp eval' "
+                       "as --checkpoint; --features takes a file of 'ganpp classifier train' or a TorchScript module");
   return is_classifier_file(path) ? classifier_features(path, device) : torchscript_features(path, device);
 }
 

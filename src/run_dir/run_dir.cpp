@@ -1,12 +1,21 @@
 // The run directory: its layout, config.json and log.jsonl (one reader for every consumer of the log).
 #include "ganpp/run_dir.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <regex>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
 
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
@@ -39,7 +48,61 @@ std::optional<Json> parse_log_line(const std::string& line) {
 }  // namespace
 
 bool holds_run(const std::string& dir) {
-  return fs::exists(fs::path(dir) / "config.json") || fs::exists(fs::path(dir) / "checkpoints");
+  std::error_code ec;
+  for (fs::directory_iterator it(fs::path(dir) / "checkpoints", ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".ckpt") return true;
+  return false;
+}
+
+bool unfinished_run(const std::string& dir) { return fs::exists(fs::path(dir) / "config.json") && !holds_run(dir); }
+
+void clear_unfinished_run(const std::string& dir) {
+  std::error_code ec;
+  for (const char* name : {"config.json", "log.jsonl", "report.html", "samples", "checkpoints"}) {
+    fs::remove_all(fs::path(dir) / name, ec);
+    if (ec)
+      throw RuntimeError("cannot clear '" + (fs::path(dir) / name).string() +
+                         "' of the unfinished run: " + ec.message());
+  }
+  remove_temporaries(dir);
+}
+
+RunLock::RunLock(const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / ".lock").string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw RuntimeError("cannot open the lock file '" + path + "': " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EWOULDBLOCK) {
+      char holder[256] = {0};
+      const ssize_t n = ::pread(fd_, holder, sizeof(holder) - 1, 0);
+      std::string who = n > 0 ? std::string(holder, static_cast<size_t>(n)) : "another process";
+      while (!who.empty() && std::isspace(static_cast<unsigned char>(who.back()))) who.pop_back();
+      ::close(fd_);
+      fd_ = -1;
+      throw UsageError("run directory '" + run_dir + "' is in use by " + who +
+                       " (a training run holds its lock); wait for it to end or stop it, or use another --out");
+    }
+    spdlog::warn("cannot lock '{}' ({}): this filesystem has no locks; make sure no other process trains into {}", path,
+                 std::strerror(err), run_dir);
+    return;
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string holder = std::to_string(::getpid()) + "@" + host + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, holder.data(), holder.size(), 0) < 0)
+    spdlog::warn("cannot record the lock holder in '{}': {}", path, std::strerror(errno));
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+}
+
+Json read_run_info(const std::string& run_dir) {
+  const std::string path = config_path(run_dir);
+  if (!fs::exists(path)) return Json::object();
+  const Json json = Json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
+  return json.is_object() && json.contains("run") && json["run"].is_object() ? json["run"] : Json::object();
 }
 
 void check_out_dir(const std::string& out) {
@@ -47,8 +110,10 @@ void check_out_dir(const std::string& out) {
   if (fs::exists(out) && !fs::is_directory(out))
     throw UsageError("--out '" + out + "' exists and is not a folder; choose another --out");
   if (holds_run(out))
-    throw UsageError("--out '" + out + "' already holds a run; continue it with 'ganpp train --resume " + out +
-                     "' or choose another --out");
+    throw UsageError("--out '" + out +
+                     "' already holds a run (it has checkpoints); continue it with 'ganpp train "
+                     "--resume " +
+                     out + "' or choose another --out");
 }
 
 std::string create_run_dir(const std::string& out, const std::string& name, const std::string& runs_root) {
@@ -147,12 +212,18 @@ void remove_temporaries(const std::string& run_dir) {
   }
 }
 
-void prune_checkpoints(const std::string& run_dir, int64_t keep) {
-  std::vector<fs::path> steps;
+std::vector<std::string> step_checkpoints(const std::string& run_dir) {
+  std::vector<std::string> steps;
   static const std::regex kStepFile(R"(step_\d{6,}\.ckpt)");
-  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "checkpoints"))
-    if (std::regex_match(e.path().filename().string(), kStepFile)) steps.push_back(e.path());
+  std::error_code ec;
+  for (fs::directory_iterator it(fs::path(run_dir) / "checkpoints", ec), end; !ec && it != end; it.increment(ec))
+    if (std::regex_match(it->path().filename().string(), kStepFile)) steps.push_back(it->path().string());
   std::sort(steps.begin(), steps.end());
+  return steps;
+}
+
+void prune_checkpoints(const std::string& run_dir, int64_t keep) {
+  const std::vector<std::string> steps = step_checkpoints(run_dir);
   for (size_t i = 0; i + static_cast<size_t>(keep) < steps.size(); ++i) fs::remove(steps[i]);
 }
 

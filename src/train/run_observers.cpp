@@ -54,6 +54,7 @@ class EvaluationObserver : public RunObserver {
   }
   void on_evaluation(TrainingRun& run, Evaluation& evaluation) override {
     const QualityMetrics m = evaluator_->measure(run.trainer().sampling_generator());
+    if (run.stop_requested()) return;  // abandoned: the run stops at this step without it
     evaluation.record.update(metrics_to_json(m));
     evaluation.best = evaluator_->improves_best(m.fd);
     if (evaluation.best) write_file_atomic(best_checkpoint_path(run.dir()), run.checkpoint_bytes());
@@ -125,7 +126,8 @@ class ConsoleObserver : public RunObserver {
   void on_finish(TrainingRun& run) override {
     progress_->clear();
     if (run.stop_requested() && run.step() < run.config().train.steps)
-      spdlog::info("stopped at step {}: checkpoint {}; continue with: ganpp train --resume {}", run.step(),
+      spdlog::info("stopped{} at step {}: checkpoint {}; continue with: ganpp train --resume {}",
+                   run.stop_signal() ? " by " + signal_name(run.stop_signal()) : "", run.step(),
                    checkpoint_path(run.dir(), run.step()), run.dir());
     else
       spdlog::info("done: {} steps; run directory: {}", run.step(), run.dir());

@@ -3,7 +3,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <random>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -39,12 +42,38 @@ void resolve_classes(Config& config, const Dataset& data) {
   config.model.num_classes = found;
 }
 
-// The "run" block of config.json.
-Json run_info(const RunOptions& options) {
-  return Json{{"ganpp_version", ganpp_version()},
-              {"libtorch_version", libtorch_version()},
-              {"device", options.device.str()},
-              {"threads", options.threads}};
+// A new run's identity: 64 random bits in hex.
+std::string new_run_id() {
+  std::random_device device;
+  char id[17];
+  std::snprintf(id, sizeof(id), "%08x%08x", device(), device());
+  return id;
+}
+
+// The checkpoint to resume from, verified: a damaged one is named together with the newest intact
+// checkpoint of its run (never a silent fallback).
+std::unique_ptr<CheckpointReader> open_for_resume(const std::string& file, const std::string& run_dir,
+                                                  torch::Device device) {
+  try {
+    return std::make_unique<CheckpointReader>(file, device);
+  } catch (const CheckpointDamaged& e) {
+    const std::string intact = newest_intact_checkpoint(run_dir, file);
+    throw CheckpointDamaged(std::string(e.what()) + "; " +
+                            (intact.empty() ? "the run has no intact checkpoint left to resume from"
+                                            : "the newest intact checkpoint is " + intact +
+                                                  ": resume from it with 'ganpp train --resume " + intact + "'"));
+  }
+}
+
+// A checkpoint resumes only into the run it belongs to (runs from before run ids resume as before).
+void check_same_run(const CheckpointReader& checkpoint, const std::string& run_dir) {
+  const Json info = read_run_info(run_dir);
+  const std::string folder_id = info.value("id", std::string());
+  const std::string& id = checkpoint.origin().run_id;
+  if (!folder_id.empty() && !id.empty() && folder_id != id)
+    throw RuntimeError("checkpoint '" + checkpoint.path() + "' belongs to another run (run id " + id +
+                       ") than the one in '" + run_dir + "' (run id " + folder_id +
+                       "); nothing was changed. Resume a checkpoint in its own run directory");
 }
 
 // Only run-length, cadence and placement keys may change when resuming.
@@ -59,6 +88,16 @@ void check_resumable(const std::vector<std::string>& overrides) {
 }
 
 }  // namespace
+
+std::string signal_name(int signal) {
+  switch (signal) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGUSR1: return "SIGUSR1";
+    default: return "signal " + std::to_string(signal);
+  }
+}
 
 std::string describe_run(Config config) {
   validate(config);
@@ -86,24 +125,61 @@ TrainingRun::TrainingRun(Config config, std::string run_dir, Dataset data, const
 
 TrainingRun::~TrainingRun() = default;
 
+Json TrainingRun::run_info() const {
+  return Json{{"ganpp_version", ganpp_version()},
+              {"libtorch_version", libtorch_version()},
+              {"device", options_.device.str()},
+              {"threads", options_.threads},
+              {"id", origin_.run_id},
+              {"data_fingerprint", origin_.data_fingerprint}};
+}
+
 std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string& out_dir, const RunOptions& options) {
   validate(config);
   Trainer::check_supported(config, options.device);
   check_out_dir(out_dir);
   Dataset data = load_dataset(config.data);
   resolve_classes(config, data);
+  check_batch_fits(data, config.train.batch_size);
+  const std::string fingerprint = data_fingerprint(config.data);
+  const bool reuse = !out_dir.empty() && unfinished_run(out_dir);
   std::string run_dir = create_run_dir(out_dir, options.name, options.runs_root);
-  std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), std::move(data), options));
-  write_run_config(run->run_dir_, run->config_, run_info(options));
+  auto lock = std::make_unique<RunLock>(run_dir);
+  if (reuse) {
+    // Left by a run that stopped before its first checkpoint: nothing of value, replaced by this run.
+    spdlog::info("{} was left by a run that stopped before its first checkpoint; starting over in it", run_dir);
+    clear_unfinished_run(run_dir);
+    make_run_subdirs(run_dir);
+  }
+  std::unique_ptr<TrainingRun> run;
+  try {
+    run.reset(new TrainingRun(std::move(config), run_dir, std::move(data), options));
+  } catch (...) {
+    if (out_dir.empty()) std::filesystem::remove_all(run_dir);  // a numbered folder holding nothing
+    throw;
+  }
+  run->lock_ = std::move(lock);
+  run->numbered_dir_ = out_dir.empty();
+  run->origin_.run_id = new_run_id();
+  run->origin_.data_fingerprint = fingerprint;
+  write_run_config(run->run_dir_, run->config_, run->run_info());
   return run;
 }
 
 std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const std::vector<std::string>& overrides,
                                                  const RunOptions& options) {
   check_resumable(overrides);
+  if (std::filesystem::is_directory(path) && unfinished_run(path))
+    throw RuntimeError("'" + path +
+                       "' holds no checkpoint: its run stopped before the first one, so there is "
+                       "nothing to continue; start it again with 'ganpp train --out " +
+                       path + "' (and its --config)");
   const std::string checkpoint_file = resolve_checkpoint_path(path);
   std::string run_dir = run_dir_of_checkpoint(checkpoint_file);
-  CheckpointReader checkpoint(checkpoint_file, options.device);
+  auto lock = std::make_unique<RunLock>(run_dir);
+  const std::unique_ptr<CheckpointReader> reader = open_for_resume(checkpoint_file, run_dir, options.device);
+  CheckpointReader& checkpoint = *reader;
+  check_same_run(checkpoint, run_dir);
   Json json = config_to_json(checkpoint.config());
   for (const auto& s : overrides) apply_override(json, s);
   Config config = config_from_json(json);
@@ -122,16 +198,40 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
     throw RuntimeError("the data at '" + config.data.path +
                        "' has other classes than when the run started; resume "
                        "needs the same dataset");
+  const std::string fingerprint = data_fingerprint(config.data);
+  const std::string& started_with = checkpoint.origin().data_fingerprint;
+  const bool data_changed = !started_with.empty() && started_with != fingerprint;
+  if (data_changed && !options.allow_changed_data)
+    throw RuntimeError("the data at '" + config.data.path + "' changed since the run started (fingerprint " +
+                       started_with + ", now " + fingerprint +
+                       "): files were added, removed or changed, and the resume would not be exact. Restore the "
+                       "data, or resume with --allow-changed-data to continue on the new data");
   std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), std::move(data), options));
   run->trainer_->load(checkpoint);
   run->resumed_from_ = checkpoint_file;
+  run->lock_ = std::move(lock);
+  // Runs from before run ids take the one of their folder, or a new one.
+  run->origin_.run_id = checkpoint.origin().run_id;
+  if (run->origin_.run_id.empty()) run->origin_.run_id = read_run_info(run->run_dir_).value("id", std::string());
+  if (run->origin_.run_id.empty()) run->origin_.run_id = new_run_id();
+  run->origin_.data_fingerprint = fingerprint;
   // The order matters: a killed run's temporaries go, the log loses the records after the checkpoint (a
   // resumed run writes them again), and config.json takes the new cadence before anything is appended.
   make_run_subdirs(run->run_dir_);
   remove_temporaries(run->run_dir_);
   truncate_log(run->run_dir_, step);
-  write_run_config(run->run_dir_, run->config_, run_info(options));
+  write_run_config(run->run_dir_, run->config_, run->run_info());
   run->stream_->seek(checkpoint.state().data);
+  if (data_changed) {
+    spdlog::warn("the data at '{}' changed since the run started (fingerprint {}, now {}); continuing on it as "
+                 "--allow-changed-data asks: this run is no longer an exact continuation",
+                 run->config_.data.path, started_with, fingerprint);
+    append_log(run->run_dir_, Json{{"step", step},
+                                   {"event", "data_changed"},
+                                   {"data_fingerprint_before", started_with},
+                                   {"data_fingerprint", fingerprint},
+                                   {"note", "resumed on changed data (--allow-changed-data): not exact"}});
+  }
   return run;
 }
 
@@ -158,7 +258,7 @@ void TrainingRun::check_finite() const {
 
 std::string TrainingRun::checkpoint_bytes() {
   check_finite();  // never checkpoint a diverged state
-  CheckpointWriter checkpoint(config_);
+  CheckpointWriter checkpoint(config_, origin_);
   trainer_->save(checkpoint);
   checkpoint.write_data(stream_->position(), data_.classes);
   return checkpoint.bytes();
@@ -227,10 +327,12 @@ void TrainingRun::run() {
         interval_start = Clock::now();
         interval_images = 0;
       }
-      if (points.evaluate) {
+      if (points.evaluate && !stop_requested_) {
         check_finite();  // never evaluate (or keep as best) a diverged state
         Evaluation evaluation{{{"step", s}, {"epoch", rounded(epoch(), 3)}}, false};
-        for (auto& o : observers_) o->on_evaluation(*this, evaluation);
+        // A stop requested during the evaluation abandons it: later observers never see it half done.
+        for (auto& o : observers_)
+          if (!stop_requested_) o->on_evaluation(*this, evaluation);
       }
       for (auto& o : observers_) o->on_step(*this, stats, points);
       // A stop requested during this step (by a signal, or an observer above) ends it with a checkpoint.
@@ -243,6 +345,12 @@ void TrainingRun::run() {
     for (auto& o : observers_) o->on_finish(*this);
   } catch (const std::exception& e) {
     for (auto& o : observers_) o->on_error(*this, e);
+    // A numbered folder of a run that failed before its first checkpoint holds no work: it goes, so that
+    // failed attempts do not pile up (an --out folder stays, reusable by train --out).
+    if (numbered_dir_ && !holds_run(run_dir_)) {
+      std::error_code ec;
+      std::filesystem::remove_all(run_dir_, ec);
+    }
     throw;
   }
 }
