@@ -28,6 +28,7 @@ const std::map<std::string, int> kLevel = {
 const std::map<std::string, std::string> kHeaderModule = {
     {"config.hpp", "core"},
     {"errors.hpp", "core"},
+    {"fault.hpp", "core"},
     {"files.hpp", "core"},
     {"rng.hpp", "core"},
     {"device.hpp", "core"},

@@ -288,10 +288,12 @@ void CheckpointReader::load_generator_ema(GeneratorBase& g) {
 std::string resolve_checkpoint_path(const std::string& path) {
   if (fs::is_directory(path)) {
     const fs::path latest = fs::path(path) / "checkpoints" / "latest.ckpt";
-    if (!fs::exists(latest))
-      throw RuntimeError("'" + path +
-                         "' is a folder without checkpoints/latest.ckpt; pass a run directory or a .ckpt file");
-    return latest.string();
+    if (fs::exists(latest)) return latest.string();
+    // A run killed between its first step_*.ckpt and latest.ckpt: the step file is the newest checkpoint.
+    const std::vector<std::string> steps = step_checkpoints(path);
+    if (!steps.empty()) return steps.back();
+    throw RuntimeError("'" + path +
+                       "' is a folder without checkpoints/latest.ckpt; pass a run directory or a .ckpt file");
   }
   if (!fs::exists(path)) throw RuntimeError("checkpoint not found: '" + path + "'");
   return path;

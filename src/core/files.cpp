@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "ganpp/errors.hpp"
+#include "ganpp/fault.hpp"
 
 namespace ganpp {
 
@@ -18,9 +19,13 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + kTempSuffix;
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw RuntimeError("cannot write '" + path + "': " + std::strerror(errno));
+  const std::string fault = "write:" + std::filesystem::path(path).filename().string();
   size_t written = 0;
   while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    // Test-only: a kill halfway through the file (fault.hpp).
+    const size_t chunk = written < bytes.size() / 2 ? bytes.size() / 2 - written : bytes.size() - written;
+    if (written == bytes.size() / 2 && written > 0) fault_point(fault);
+    const ssize_t n = ::write(fd, bytes.data() + written, chunk);
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ganpp/errors.hpp"
+#include "ganpp/fault.hpp"
 #include "ganpp/files.hpp"
 
 namespace fs = std::filesystem;
@@ -190,7 +191,11 @@ std::vector<Json> read_log(const std::string& run_dir) {
 void append_log(const std::string& run_dir, const Json& record) {
   const std::string path = log_path(run_dir);
   std::ofstream out(path, std::ios::app | std::ios::binary);
-  out << record.dump() << '\n';
+  const std::string line = record.dump() + "\n";
+  // Test-only: a kill halfway through the line (fault.hpp).
+  out.write(line.data(), static_cast<std::streamsize>(line.size() / 2)).flush();
+  fault_point("append:log.jsonl");
+  out.write(line.data() + line.size() / 2, static_cast<std::streamsize>(line.size() - line.size() / 2));
   out.flush();
   if (!out) throw RuntimeError("cannot append to '" + path + "'");
 }

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "ganpp/device.hpp"
+#include "ganpp/fault.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/health.hpp"
 #include "ganpp/image.hpp"
@@ -161,6 +162,7 @@ class Checkpointer : public RunObserver {
  public:
   void on_checkpoint(TrainingRun& run, const std::string& bytes) override {
     write_file_atomic(checkpoint_path(run.dir(), run.step()), bytes);
+    fault_point("between:checkpoint-latest");
     write_file_atomic(latest_checkpoint_path(run.dir()), bytes);
     prune_checkpoints(run.dir(), run.config().train.keep_checkpoints);
   }

@@ -13,6 +13,7 @@
 
 #include "ganpp/checkpoint.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/fault.hpp"
 #include "ganpp/run_dir.hpp"
 #include "ganpp/run_observers.hpp"
 #include "ganpp/version.hpp"
@@ -306,6 +307,7 @@ void TrainingRun::run() {
     while (step() < t.steps) {
       for (auto& r : reals) r = stream_->next();
       const StepStats stats = trainer_->train_step(reals);
+      set_fault_step(step());
       interval_images += static_cast<int64_t>(reals.size()) * t.batch_size;
       const int64_t s = step();
       StepPoints points;

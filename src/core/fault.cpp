@@ -1,0 +1,44 @@
+// Test-only fault injection (see fault.hpp).
+#include "ganpp/fault.hpp"
+
+#include <csignal>
+#include <cstdlib>
+
+namespace ganpp {
+namespace {
+
+struct FaultSpec {
+  bool active = false;
+  std::string prefix;
+  int64_t step = 0;
+};
+
+const FaultSpec& spec() {
+  static const FaultSpec parsed = [] {
+    FaultSpec s;
+    const char* env = std::getenv("GANPP_FAULT");
+    if (!env || !*env) return s;
+    s.active = true;
+    s.prefix = env;
+    const auto at = s.prefix.rfind('@');
+    if (at != std::string::npos) {
+      s.step = std::atoll(s.prefix.c_str() + at + 1);
+      s.prefix.resize(at);
+    }
+    return s;
+  }();
+  return parsed;
+}
+
+int64_t g_step = 0;
+
+}  // namespace
+
+void set_fault_step(int64_t step) { g_step = step; }
+
+void fault_point(const std::string& point) {
+  const FaultSpec& s = spec();
+  if (s.active && g_step >= s.step && point.compare(0, s.prefix.size(), s.prefix) == 0) std::raise(SIGKILL);
+}
+
+}  // namespace ganpp
