@@ -227,10 +227,16 @@ std::optional<std::array<uint8_t, 3>> background_rgb(const DataConfig& data);
 /// Part of validate() (models.hpp), the whole check of a config, which adds the loss's and the architecture's rules.
 void validate_fields(const Config& config);
 
-/// Reads and parses a JSON file; bad JSON is a UsageError with line and column.
+/// The deepest nesting of [ and { that a config file or a `--set` value may have (ganpp's configs use 4); deeper
+/// text is refused before it is parsed, as its parse would exhaust the stack.
+constexpr int kMaxConfigDepth = 64;
+
+/// Reads and parses a JSON file; bad JSON, nesting deeper than kMaxConfigDepth and numbers beyond a double are
+/// UsageErrors with line and column.
 Json read_json_file(const std::string& path);
 
-/// Applies `--set KEY=VALUE`: VALUE is parsed as JSON, else taken as a string.
+/// Applies `--set KEY=VALUE`: VALUE is parsed as JSON, else taken as a string. Nesting deeper than
+/// kMaxConfigDepth and numbers beyond a double are UsageErrors naming the key.
 void apply_override(Json& json, const std::string& assignment);
 
 /// The keys that may change when a run is resumed (run length, cadence, placement), in the order to list them.

@@ -32,4 +32,12 @@ class RuntimeError : public Error {
 /// The first line of a (possibly multi-line, backtrace-carrying) LibTorch error message.
 std::string first_line(const std::string& message);
 
+/// A user-given value or path as an error message shows it: whole up to 160 characters, else its first 100
+/// and last 40 characters with "…(N characters omitted)…" between (cut at UTF-8 character boundaries).
+std::string abbreviate(const std::string& value);
+
+/// Whether `e` says that memory ran out: std::bad_alloc, or a LibTorch error from an allocator (CPU: "can't
+/// allocate memory" or "not enough memory", CUDA: "out of memory"). Never true for ganpp's own errors.
+bool is_out_of_memory(const std::exception& e);
+
 }  // namespace ganpp

@@ -1,6 +1,7 @@
-// Image output: tiling a batch into a grid and encoding PNGs (stb_image_write), written atomically.
+// Image output: tiling a batch into a grid and encoding PNG, JPEG or BMP (stb_image_write), written atomically.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <torch/torch.h>
@@ -19,5 +20,18 @@ std::string encode_png(const torch::Tensor& image);
 
 /// Encodes and writes a PNG atomically; throws RuntimeError naming the path on failure.
 void write_png(const std::string& path, const torch::Tensor& image);
+
+/// The formats an image file can be written in; a file's extension chooses one.
+enum class ImageFormat { png, jpeg, bmp };
+
+/// The format `path`'s extension names (.png, .jpg, .jpeg, .bmp, in any case), or nullopt.
+std::optional<ImageFormat> image_format_of(const std::string& path);
+
+/// Encodes one image [C, H, W] in [-1, 1] (C = 1 or 3) as PNG, JPEG (quality 95) or BMP bytes.
+std::string encode_image(const torch::Tensor& image, ImageFormat format);
+
+/// Encodes and writes an image atomically in the format of its extension; throws UsageError when the extension
+/// names no format, RuntimeError naming the path on failure.
+void write_image(const std::string& path, const torch::Tensor& image);
 
 }  // namespace ganpp

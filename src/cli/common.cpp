@@ -1,10 +1,14 @@
-// Shared CLI flags and logging setup.
+// Shared CLI flags, checks of output paths, and logging setup.
 #include "common.hpp"
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "ganpp/device.hpp"
+#include "ganpp/errors.hpp"
+#include "ganpp/image.hpp"
 #include "ganpp/pickle.hpp"
 
 namespace ganpp::cli {
@@ -27,6 +31,23 @@ void write_latents(const std::string& path, const torch::Tensor& z, const torch:
   if (labels.defined()) tensors.emplace_back("labels", labels);
   write_tensor_dict(path, tensors);
   spdlog::info("wrote {} (the latents{}, for torch.load)", path, labels.defined() ? " and labels" : "");
+}
+
+void check_image_path(const std::string& flag, const std::string& path) {
+  if (!image_format_of(path))
+    throw UsageError(flag + " '" + abbreviate(path) +
+                     "': the extension chooses the image format; use .png, .jpg, .jpeg or .bmp");
+}
+
+bool same_path(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  auto normal = [](const std::string& p) {
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(p, ec).lexically_normal();
+    const fs::path canonical = fs::weakly_canonical(absolute, ec);
+    return ec ? absolute : canonical;
+  };
+  return normal(a) == normal(b);
 }
 
 void setup_logging() {

@@ -21,6 +21,14 @@ struct DeviceFlags {
 /// models only)} that Python's torch.load reads, and says so.
 void write_latents(const std::string& path, const torch::Tensor& z, const torch::Tensor& labels);
 
+/// Refuses (UsageError) an image path given to `flag` whose extension names no format ganpp writes (.png, .jpg,
+/// .jpeg, .bmp), before any work is done.
+void check_image_path(const std::string& flag, const std::string& path);
+
+/// Whether two paths name the same file, once made absolute and normalised (symbolic links of existing folders
+/// resolved).
+bool same_path(const std::string& a, const std::string& b);
+
 /// Console logging to stdout: "[HH:MM:SS] message".
 void setup_logging();
 

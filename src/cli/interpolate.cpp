@@ -1,5 +1,7 @@
-// `ganpp interpolate`: latent walks as a strip (one row per walk), optionally one PNG per frame and an
+// `ganpp interpolate`: latent walks as a strip image (one row per walk), optionally one PNG per frame and an
 // animated GIF; the latents are saved next to each output.
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 
@@ -14,6 +16,10 @@
 
 namespace ganpp::cli {
 namespace {
+
+// The most frames (walks x frames per walk) one call generates: a bound on memory and time well above any strip
+// or GIF one looks at (README: Sampling and interpolation).
+constexpr int64_t kMaxInterpolateFrames = 10000;
 
 struct InterpolateFlags {
   std::string checkpoint;
@@ -31,9 +37,34 @@ struct InterpolateFlags {
   DeviceFlags device;
 };
 
+// Refuses, before any work, outputs in a format their extension does not name and outputs that overwrite
+// one another.
+void check_output_paths(const InterpolateFlags& f) {
+  if (!f.gif.empty() && same_path(f.gif, f.out))
+    throw UsageError("--gif and --out name the same file '" + abbreviate(f.out) +
+                     "': the GIF would overwrite the strip; give them different names");
+  if (!f.frames.empty() && (same_path(f.frames, f.out) || (!f.gif.empty() && same_path(f.frames, f.gif))))
+    throw UsageError("--frames '" + abbreviate(f.frames) +
+                     "' names the file of --out or --gif; give the frames a folder of their own");
+  check_image_path("--out", f.out);
+  std::string gif_ext = std::filesystem::path(f.gif).extension().string();
+  std::transform(gif_ext.begin(), gif_ext.end(), gif_ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (!f.gif.empty() && gif_ext != ".gif")
+    throw UsageError("--gif '" + abbreviate(f.gif) + "' must end in .gif (it is written as a GIF)");
+}
+
 int run_interpolate(InterpolateFlags& f) {
   if (!f.class_walk.empty() && !f.cls.empty()) throw UsageError("--class-walk and --class exclude each other");
   if (f.class_walk.size() == 1) throw UsageError("--class-walk needs at least two classes, e.g. --class-walk 0,7");
+  check_output_paths(f);
+  const int64_t stops = f.class_walk.empty() ? f.points : static_cast<int64_t>(f.class_walk.size());
+  const int64_t total = f.rows * walk_frames(stops, f.steps);
+  if (total > kMaxInterpolateFrames)
+    throw UsageError("--rows " + std::to_string(f.rows) + " x " + std::to_string(walk_frames(stops, f.steps)) +
+                     " frames per walk ((" + (f.class_walk.empty() ? "--points" : "classes of --class-walk") +
+                     " - 1) x (--steps - 1) + 1) = " + std::to_string(total) + " frames, more than the " +
+                     std::to_string(kMaxInterpolateFrames) + " interpolate generates at most; lower --rows, " +
+                     (f.class_walk.empty() ? "--points" : "--class-walk") + " or --steps");
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
   torch::Tensor z, labels;
@@ -58,7 +89,7 @@ int run_interpolate(InterpolateFlags& f) {
     }
   }
   const auto images = generate(*loaded.g, z, labels, device);
-  write_png(f.out, make_grid(images, per_walk));
+  write_image(f.out, make_grid(images, per_walk));
   spdlog::info("wrote {} ({} walk(s) of {} frames, {})", f.out, f.rows, per_walk,
                f.class_walk.empty() ? f.mode : "between classes at fixed latents");
   write_latents(latents_path(f.out, /*is_folder=*/false), z, labels);
@@ -83,8 +114,10 @@ Command add_interpolate(CLI::App& app) {
   auto flags = std::make_shared<InterpolateFlags>();
   CLI::App* cmd = app.add_subcommand("interpolate", "walk the latent space between random points");
   cmd->add_option("--checkpoint", flags->checkpoint, "checkpoint file, or a run directory (its latest)")->required();
-  cmd->add_option("--out", flags->out, "strip PNG: one row per walk")->required();
-  cmd->add_option("--points", flags->points, "random latents each walk visits")
+  cmd->add_option("--out", flags->out,
+                  "strip image, one row per walk: PNG, JPEG or BMP by the extension (.png, .jpg, .jpeg, .bmp)")
+      ->required();
+  cmd->add_option("--points", flags->points, "random latents each walk visits (walks x frames per walk: at most 10000)")
       ->capture_default_str()
       ->check(CLI::Range(2, 1000));
   cmd->add_option("--steps", flags->steps, "frames per segment, both ends included")

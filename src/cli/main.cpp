@@ -10,6 +10,28 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/version.hpp"
 
+namespace {
+
+// What each command can lower when memory runs out.
+std::string out_of_memory_message(const std::string& command) {
+  std::string hint = "lower what sets the amount of work";
+  if (command == "train")
+    hint = "lower train.batch_size, model.g.ngf / model.d.ndf or the image size (data.image_size)";
+  else if (command == "sample")
+    hint = "lower --n (with --per-class: --nrow)";
+  else if (command == "interpolate")
+    hint = "lower --rows, --points or --steps";
+  else if (command == "eval")
+    hint = "lower --n";
+  else if (command == "classifier")
+    hint = "lower train.batch_size, model.widths or the image size (data.image_size)";
+  else if (command == "bench")
+    hint = "choose a smaller --workload";
+  return "out of memory: " + hint;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace ganpp;
   CLI::App app{"ganpp: train generative adversarial networks with LibTorch, and sample from them"};
@@ -39,11 +61,14 @@ int main(int argc, char** argv) {
       std::cerr << "ganpp " << name << ": error: " << e.what() << "\n";
       return e.exit_code();
     } catch (const c10::Error& e) {
-      std::cerr << "ganpp " << name
-                << ": error: " << (verbose ? std::string(e.what()) : first_line(e.what_without_backtrace())) << "\n";
+      // Out of memory: what to lower, in place of the allocator's words (--verbose adds them).
+      std::string message = verbose ? std::string(e.what()) : first_line(e.what_without_backtrace());
+      if (is_out_of_memory(e)) message = out_of_memory_message(name) + (verbose ? "\n" + message : "");
+      std::cerr << "ganpp " << name << ": error: " << message << "\n";
       return 1;
     } catch (const std::exception& e) {
-      std::cerr << "ganpp " << name << ": error: " << e.what() << "\n";
+      std::cerr << "ganpp " << name << ": error: " << (is_out_of_memory(e) ? out_of_memory_message(name) : e.what())
+                << "\n";
       return 1;
     }
   }

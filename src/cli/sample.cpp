@@ -1,4 +1,5 @@
-// `ganpp sample`: a grid PNG and/or one PNG per sample from a checkpoint, with the latents saved next to them.
+// `ganpp sample`: a grid image (PNG, JPEG or BMP) and/or one PNG per sample from a checkpoint, with the latents saved
+// next to them.
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
@@ -26,6 +27,9 @@ struct SampleFlags {
 
 int run_sample(SampleFlags& f) {
   if (f.per_class && !f.cls.empty()) throw UsageError("--per-class draws every class; drop --class");
+  if (!f.grid.empty()) check_image_path("--grid", f.grid);
+  if (!f.grid.empty() && !f.tensors.empty() && same_path(f.grid, f.tensors))
+    throw UsageError("--grid and --tensors name the same file '" + abbreviate(f.grid) + "'; give them different names");
   const torch::Device device = f.device.setup();
   const LoadedGenerator loaded = load_generator(f.checkpoint, device);
   torch::Tensor z, labels;
@@ -48,7 +52,7 @@ int run_sample(SampleFlags& f) {
     spdlog::info("neither --grid nor --dir given: writing grid.png in the current folder");
   }
   if (!grid.empty()) {
-    write_png(grid, make_grid(images, f.nrow));
+    write_image(grid, make_grid(images, f.nrow));
     spdlog::info("wrote {} ({} samples, step {} of the checkpoint)", grid, f.n, loaded.step);
     write_latents(latents_path(grid, /*is_folder=*/false), z, labels);
   }
@@ -80,7 +84,8 @@ Command add_sample(CLI::App& app) {
   cmd->add_flag("--per-class", flags->per_class,
                 "conditional models: one row per class, --nrow samples each, the same latents in every row "
                 "(--n is then classes x nrow)");
-  cmd->add_option("--grid", flags->grid, "write the samples as one grid PNG");
+  cmd->add_option("--grid", flags->grid,
+                  "write the samples as one grid image: PNG, JPEG or BMP by the extension (.png, .jpg, .jpeg, .bmp)");
   cmd->add_option("--dir", flags->dir, "write one PNG per sample into this folder (000000.png, ...)");
   cmd->add_option("--tensors", flags->tensors,
                   "also write {latents, images} (float, images in [-1, 1] before PNG rounding) as a .pt file "

@@ -45,7 +45,8 @@ class ObjectReader {
     if (!v->is_number_integer()) throw bad(key, "an integer", *v);
     const int64_t x = v->get<int64_t>();
     if (x < min || x > max || (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX)))
-      throw UsageError("config key '" + full(key) + "' = " + v->dump() + " is out of range: " + range_text(min, max));
+      throw UsageError("config key '" + full(key) + "' = " + abbreviate(v->dump()) +
+                       " is out of range: " + range_text(min, max));
     field = x;
   }
 
@@ -63,8 +64,8 @@ class ObjectReader {
     if (!v->is_number()) throw bad(key, "a number", *v);
     const double x = v->get<double>();
     if (!std::isfinite(x) || x < min || x > max || (!max_inclusive && x == max))
-      throw UsageError("config key '" + full(key) + "' = " + v->dump() + " is out of range: must be in [" + num(min) +
-                       ", " + num(max) + (max_inclusive ? "]" : ")"));
+      throw UsageError("config key '" + full(key) + "' = " + abbreviate(v->dump()) + " is out of range: must be in [" +
+                       num(min) + ", " + num(max) + (max_inclusive ? "]" : ")"));
     field = x;
   }
 
@@ -97,8 +98,8 @@ class ObjectReader {
       else if (item == "cutout")
         p.cutout = true;
       else
-        throw UsageError("config key '" + full(key) + "' = \"" + text + "\" names an unknown transform '" + item +
-                         "'; list some of color, translation, cutout, separated by commas");
+        throw UsageError("config key '" + full(key) + "' = \"" + abbreviate(text) + "\" names an unknown transform '" +
+                         item + "'; list some of color, translation, cutout, separated by commas");
     }
     if (!p.color && !p.translation && !p.cutout)
       throw UsageError("config key '" + full(key) + "' is empty; list some of color, translation, cutout");
@@ -111,7 +112,7 @@ class ObjectReader {
     string(key, value);
     const std::optional<E> parsed = parse_choice<E>(value);
     if (!parsed)
-      throw UsageError("config key '" + full(key) + "' = \"" + value +
+      throw UsageError("config key '" + full(key) + "' = \"" + abbreviate(value) +
                        "\" is not valid; choose one of: " + join(spellings<E>()));
     field = *parsed;
   }
@@ -124,7 +125,7 @@ class ObjectReader {
     for (const auto& e : *v) {
       if (!e.is_number_integer() || e.get<int64_t>() < min)
         throw UsageError("config key '" + full(key) + "' must be a list of integers >= " + std::to_string(min) +
-                         ", got " + v->dump());
+                         ", got " + abbreviate(v->dump()));
       out.push_back(e.get<int64_t>());
     }
     field = out;
@@ -138,7 +139,7 @@ class ObjectReader {
     for (size_t i = 0; i < 2; ++i) {
       const double b = (*v)[i].get<double>();
       if (!(b >= 0.0 && b < 1.0))
-        throw UsageError("config key '" + full(key) + "' = " + v->dump() + ": each beta must be in [0, 1)");
+        throw UsageError("config key '" + full(key) + "' = " + abbreviate(v->dump()) + ": each beta must be in [0, 1)");
       field[i] = b;
     }
   }
@@ -174,7 +175,8 @@ class ObjectReader {
   std::string full(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
   std::string display_path() const { return path_.empty() ? "(top level)" : path_; }
   UsageError bad(const char* key, const char* expected, const Json& v) const {
-    return UsageError("config key '" + full(key) + "' must be " + expected + ", got " + type_name(v) + " " + v.dump());
+    return UsageError("config key '" + full(key) + "' must be " + expected + ", got " + type_name(v) + " " +
+                      abbreviate(v.dump()));
   }
   static std::string num(double x) {
     std::ostringstream s;
@@ -229,9 +231,65 @@ void validate_data(const DataConfig& d) {
   background_rgb(d);
 }
 
+// What nlohmann's DOM parser must not be given: nesting deeper than kMaxConfigDepth (its recursion exhausts the
+// stack long before it could report anything) and numbers beyond a double (it throws those without a position).
+// Strings are skipped; a number is a token that starts where a JSON value can.
+struct JsonHazard {
+  size_t byte;  ///< where it starts, 0-based
+  std::string what;
+};
+
+std::optional<JsonHazard> find_json_hazard(const std::string& text) {
+  int depth = 0;
+  bool in_string = false;
+  char previous = ',';  // the last character outside strings and blanks; a value may follow , : [ {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '[' || c == '{') {
+      if (++depth > kMaxConfigDepth)
+        return JsonHazard{i, "[ and { nest deeper than " + std::to_string(kMaxConfigDepth) +
+                                 " levels (ganpp's configs use 4)"};
+    } else if (c == ']' || c == '}') {
+      depth = std::max(depth - 1, 0);
+    } else if ((c == '-' || std::isdigit(static_cast<unsigned char>(c))) && std::strchr(",:[{", previous)) {
+      size_t end = i;
+      while (end < text.size() && text[end] != '\0' && std::strchr("+-.eE0123456789", text[end])) ++end;
+      const std::string token = text.substr(i, end - i);
+      if (std::isinf(std::strtod(token.c_str(), nullptr)))
+        return JsonHazard{i, "the number " + abbreviate(token) +
+                                 " is beyond the range of a double (about ±1.8e308); use a value in the key's range"};
+      i = end - 1;
+    }
+    in_string = c == '"';
+    if (!std::isspace(static_cast<unsigned char>(c))) previous = c;
+  }
+  return std::nullopt;
+}
+
+// "line L, column C" (1-based) of a 0-based byte offset.
+std::string line_column(const std::string& text, size_t byte) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
 Json load_json_with_overrides(const std::string& path, const std::vector<std::string>& overrides) {
   Json json = path.empty() ? Json::object() : read_json_file(path);
-  if (!json.is_object()) throw UsageError("config file '" + path + "' must hold a JSON object");
+  if (!json.is_object()) throw UsageError("config file '" + abbreviate(path) + "' must hold a JSON object");
   for (const auto& o : overrides) apply_override(json, o);
   return json;
 }
@@ -455,7 +513,8 @@ ClassifierConfig classifier_config_from_json(const Json& json) {
   });
   root.finish();
   if (c.model.widths.empty() || c.model.widths.size() > 6)
-    throw UsageError("config key 'model.widths' must list 1 to 6 conv widths, got " + Json(c.model.widths).dump());
+    throw UsageError("config key 'model.widths' must list 1 to 6 conv widths, got " +
+                     abbreviate(Json(c.model.widths).dump()));
   if ((c.data.image_size >> c.model.widths.size()) < 1)
     throw UsageError("config key 'model.widths' has " + std::to_string(c.model.widths.size()) +
                      " conv blocks, each halving the resolution, too many for data.image_size = " +
@@ -488,7 +547,7 @@ std::optional<std::array<uint8_t, 3>> background_rgb(const DataConfig& data) {
   const bool hex = text.size() == 7 && text[0] == '#' &&
                    std::all_of(text.begin() + 1, text.end(), [](unsigned char ch) { return std::isxdigit(ch); });
   if (!hex)
-    throw UsageError("config key 'data.background' = \"" + text +
+    throw UsageError("config key 'data.background' = \"" + abbreviate(text) +
                      "\" is not a colour; use white, black, #rrggbb or none");
   std::array<uint8_t, 3> rgb{};
   for (size_t i = 0; i < 3; ++i) rgb[i] = static_cast<uint8_t>(std::stoi(text.substr(1 + 2 * i, 2), nullptr, 16));
@@ -513,41 +572,36 @@ void validate_fields(const Config& c) {
 
 Json read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot open config file '" + path + "': " + std::strerror(errno));
+  if (!in) throw UsageError("cannot open config file '" + abbreviate(path) + "': " + std::strerror(errno));
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
+  if (const auto hazard = find_json_hazard(text))
+    throw UsageError("config file '" + abbreviate(path) + "' cannot be read: " + line_column(text, hazard->byte) +
+                     ": " + hazard->what);
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
-    // Locate the byte nlohmann reports as line and column (1-based).
-    size_t line = 1, column = 1;
-    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
-    }
     std::string what = e.what();
     const auto colon = what.find(": ");  // nlohmann: "... at line L, column C: <explanation>"
     if (colon != std::string::npos) what = what.substr(colon + 2);
-    throw UsageError("config file '" + path + "' is not valid JSON: line " + std::to_string(line) + ", column " +
-                     std::to_string(column) + ": " + what);
+    throw UsageError("config file '" + abbreviate(path) + "' is not valid JSON: " +
+                     line_column(text, e.byte > 0 ? e.byte - 1 : 0) + ": " + abbreviate(what));
   }
 }
 
 std::string override_key(const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw UsageError("--set '" + assignment + "' must have the form KEY=VALUE, e.g. --set loss.gp_lambda=5");
+    throw UsageError("--set '" + abbreviate(assignment) +
+                     "' must have the form KEY=VALUE, e.g. --set loss.gp_lambda=5");
   return assignment.substr(0, eq);
 }
 
 void apply_override(Json& json, const std::string& assignment) {
   const std::string key = override_key(assignment);
   const std::string text = assignment.substr(key.size() + 1);
+  if (const auto hazard = find_json_hazard(text)) throw UsageError("--set '" + abbreviate(key) + "': " + hazard->what);
   Json value;
   try {
     value = Json::parse(text);
@@ -560,8 +614,10 @@ void apply_override(Json& json, const std::string& assignment) {
   while (true) {
     const auto dot = key.find('.', start);
     const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (part.empty()) throw UsageError("--set '" + assignment + "': empty component in key '" + key + "'");
-    if (!node->is_object()) throw UsageError("--set '" + assignment + "': '" + done + "' is not a section");
+    if (part.empty())
+      throw UsageError("--set '" + abbreviate(assignment) + "': empty component in key '" + abbreviate(key) + "'");
+    if (!node->is_object())
+      throw UsageError("--set '" + abbreviate(assignment) + "': '" + abbreviate(done) + "' is not a section");
     done += (done.empty() ? "" : ".") + part;
     if (dot == std::string::npos) {
       (*node)[part] = value;

@@ -37,7 +37,7 @@ Dataset load_idx_folder(const DataConfig& config, const std::string& images_path
   std::vector<uint8_t> pixels = read_idx_file(images_path, 3, dims);
   int64_t n = dims[0];
   const int64_t h = dims[1], w = dims[2];
-  if (n == 0) throw RuntimeError("IDX file '" + images_path + "' holds no images");
+  if (n == 0) throw RuntimeError("IDX file '" + abbreviate(images_path) + "' holds no images");
   if (config.limit > 0) n = std::min(n, config.limit);
 
   Dataset data;
@@ -62,8 +62,8 @@ Dataset load_idx_folder(const DataConfig& config, const std::string& images_path
     std::vector<int64_t> label_dims;
     std::vector<uint8_t> labels = read_idx_file(labels_path, 1, label_dims);
     if (label_dims[0] != dims[0])
-      throw RuntimeError("IDX labels '" + labels_path + "' hold " + std::to_string(label_dims[0]) + " labels for " +
-                         std::to_string(dims[0]) + " images in '" + images_path + "'");
+      throw RuntimeError("IDX labels '" + abbreviate(labels_path) + "' hold " + std::to_string(label_dims[0]) +
+                         " labels for " + std::to_string(dims[0]) + " images in '" + abbreviate(images_path) + "'");
     // Classes come from the whole file, so that data.limit does not change the class list.
     const int64_t num_classes = *std::max_element(labels.begin(), labels.end()) + 1;
     data.labels = torch::from_blob(labels.data(), {n}, torch::kUInt8).to(torch::kInt64);
@@ -80,25 +80,32 @@ bool has_idx_split(const std::string& path, DataSplit split) {
 
 Dataset load_dataset(const DataConfig& config) {
   const fs::path dir(config.path);
-  if (!fs::exists(dir))
+  std::error_code ec;
+  const bool exists = fs::exists(dir, ec);
+  if (ec)
+    throw RuntimeError("data.path '" + abbreviate(config.path) + "' cannot be looked up (" + ec.message() +
+                       "); point data.path at an IDX folder or an image folder");
+  if (!exists)
     throw RuntimeError(
-        "data.path '" + config.path + "' does not exist; point data.path at an IDX folder or an image folder" +
+        "data.path '" + abbreviate(config.path) +
+        "' does not exist; point data.path at an IDX folder or an image folder" +
         (config.path.rfind("/usr/share/datasets/", 0) == 0 ? " (Debian: apt-get install dataset-fashion-mnist)" : ""));
   if (!fs::is_directory(dir))
-    throw RuntimeError("data.path '" + config.path + "' is not a folder; point it at an IDX folder or an image folder");
+    throw RuntimeError("data.path '" + abbreviate(config.path) +
+                       "' is not a folder; point it at an IDX folder or an image folder");
   const std::string prefix = idx_prefix(config.split);
   const std::string images = find_idx(dir, prefix, "images");
   if (!images.empty()) return load_idx_folder(config, images);
   const DataSplit other = config.split == DataSplit::train ? DataSplit::test : DataSplit::train;
   if (!find_idx(dir, idx_prefix(other), "images").empty())
-    throw RuntimeError("IDX folder '" + config.path + "' has no " + prefix +
+    throw RuntimeError("IDX folder '" + abbreviate(config.path) + "' has no " + prefix +
                        "-images-idx3-ubyte[.gz] for data.split '" + spelling(config.split) + "'");
   return load_image_folder(config);
 }
 
 void check_batch_fits(const Dataset& data, int64_t batch_size) {
   if (data.size() < batch_size)
-    throw RuntimeError("the dataset (" + data.source + ") has " + std::to_string(data.size()) +
+    throw RuntimeError("the dataset (" + abbreviate(data.source) + ") has " + std::to_string(data.size()) +
                        " images, fewer than train.batch_size = " + std::to_string(batch_size) +
                        "; lower train.batch_size or raise data.limit");
 }

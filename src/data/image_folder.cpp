@@ -1,6 +1,6 @@
 // Image-folder datasets: PNG/JPEG/BMP decoded by stb_image, centre-cropped and resized by stb_image_resize.
-// Subfolders are classes (sorted names); without subfolders the images are unlabelled. probe_image_folder reads
-// only the headers (the size and channels of a folder of samples, for eval).
+// Subfolders are classes (sorted names; an empty one is an error); without subfolders the images are unlabelled.
+// probe_image_folder reads only the headers (the size and channels of a folder of samples, for eval).
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -31,7 +31,7 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool want_dirs) {
     if (want_dirs ? it->is_directory() : (it->is_regular_file() && is_image_file(it->path())))
       out.push_back(it->path());
   }
-  if (ec) throw RuntimeError("cannot list folder '" + dir.string() + "': " + ec.message());
+  if (ec) throw RuntimeError("cannot list folder '" + abbreviate(dir.string()) + "': " + ec.message());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -69,7 +69,7 @@ std::vector<uint8_t> composite(const uint8_t* rgba, size_t count, const std::arr
 }
 
 [[noreturn]] void cannot_decode(const fs::path& file) {
-  throw RuntimeError("cannot decode image '" + file.string() + "': " + stbi_failure_reason() +
+  throw RuntimeError("cannot decode image '" + abbreviate(file.string()) + "': " + stbi_failure_reason() +
                      "; remove or replace the file");
 }
 
@@ -128,14 +128,20 @@ Dataset load_image_folder(const DataConfig& config) {
   Dataset data;
   data.source = "image folder " + root.string();
 
-  std::vector<fs::path> class_dirs;
+  std::vector<fs::path> class_dirs, empty_dirs;
   for (const auto& dir : sorted_entries(root, /*want_dirs=*/true))
-    if (!sorted_entries(dir, /*want_dirs=*/false).empty()) class_dirs.push_back(dir);
+    (sorted_entries(dir, /*want_dirs=*/false).empty() ? empty_dirs : class_dirs).push_back(dir);
   const auto loose = sorted_entries(root, /*want_dirs=*/false);
   if (!class_dirs.empty() && !loose.empty())
-    throw RuntimeError("image folder '" + root.string() + "' mixes images (" + loose.front().filename().string() +
-                       ") with class subfolders (" + class_dirs.front().filename().string() +
+    throw RuntimeError("image folder '" + abbreviate(root.string()) + "' mixes images (" +
+                       loose.front().filename().string() + ") with class subfolders (" +
+                       class_dirs.front().filename().string() +
                        "); put every image in a class subfolder, or use a folder without subfolders");
+  // A class without images would still be a class of the model, one it never sees.
+  if (!class_dirs.empty() && !empty_dirs.empty())
+    throw RuntimeError("class subfolder '" + abbreviate(empty_dirs.front().string()) +
+                       "' holds no images (.png, .jpg, .jpeg, .bmp), but every subfolder of an image folder is a "
+                       "class; add images to it or remove it");
 
   std::vector<uint8_t> pixels;
   std::vector<int64_t> labels;
@@ -156,7 +162,7 @@ Dataset load_image_folder(const DataConfig& config) {
     }
   }
   if (labels.empty())
-    throw RuntimeError("no images found in '" + root.string() +
+    throw RuntimeError("no images found in '" + abbreviate(root.string()) +
                        "' (looked for .png, .jpg, .jpeg, .bmp, directly or one subfolder per class)");
   const auto n = static_cast<int64_t>(labels.size());
   data.images = torch::from_blob(pixels.data(), {n, channels, size, size}, torch::kUInt8).clone();
@@ -165,10 +171,11 @@ Dataset load_image_folder(const DataConfig& config) {
 }
 
 void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels) {
-  if (!fs::is_directory(dir)) throw RuntimeError("image folder '" + dir + "' does not exist or is not a folder");
+  if (!fs::is_directory(dir))
+    throw RuntimeError("image folder '" + abbreviate(dir) + "' does not exist or is not a folder");
   const std::vector<std::string> files = list_image_files(dir);
   if (files.empty())
-    throw RuntimeError("no images found in '" + dir +
+    throw RuntimeError("no images found in '" + abbreviate(dir) +
                        "' (looked for .png, .jpg, .jpeg, .bmp, directly or one "
                        "subfolder per class)");
   size = 0;
@@ -176,16 +183,17 @@ void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels
   for (const auto& f : files) {
     int w = 0, h = 0, c = 0;
     if (!stbi_info(f.c_str(), &w, &h, &c))
-      throw RuntimeError("cannot decode image '" + f + "': " + stbi_failure_reason() + "; remove or replace the file");
+      throw RuntimeError("cannot decode image '" + abbreviate(f) + "': " + stbi_failure_reason() +
+                         "; remove or replace the file");
     if (w != h)
-      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) +
+      throw RuntimeError("image '" + abbreviate(f) + "' is " + std::to_string(w) + "x" + std::to_string(h) +
                          "; eval scores square images of one size (as ganpp sample --dir writes them)");
     if (size == 0) {
       size = w;
       channels = c <= 2 ? 1 : 3;
     } else if (w != size) {
-      throw RuntimeError("image '" + f + "' is " + std::to_string(w) + "x" + std::to_string(h) + ", but '" +
-                         files.front() + "' is " + std::to_string(size) + "x" + std::to_string(size) +
+      throw RuntimeError("image '" + abbreviate(f) + "' is " + std::to_string(w) + "x" + std::to_string(h) + ", but '" +
+                         abbreviate(files.front()) + "' is " + std::to_string(size) + "x" + std::to_string(size) +
                          "; every image of the folder must have the same size");
     }
   }

@@ -129,7 +129,8 @@ const Loss& find_loss(const std::string& kind) {
     if (loss.name == kind) return loss;
   std::string list;
   for (const auto& loss : losses()) list += (list.empty() ? "" : ", ") + loss.name;
-  throw UsageError("config key 'loss.kind' = \"" + kind + "\" is not a registered loss; choose one of: " + list);
+  throw UsageError("config key 'loss.kind' = \"" + abbreviate(kind) +
+                   "\" is not a registered loss; choose one of: " + list);
 }
 
 bool has_gradient_penalty(const Loss& loss, const LossConfig& config) {

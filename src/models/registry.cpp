@@ -18,7 +18,7 @@ const Architecture& find_architecture(const std::string& name) {
     if (arch.name == name) return arch;
   std::string names;
   for (const auto& arch : architectures()) names += (names.empty() ? "" : ", ") + arch.name;
-  throw UsageError("config key 'model.arch' = \"" + name +
+  throw UsageError("config key 'model.arch' = \"" + abbreviate(name) +
                    "\" is not a registered architecture; choose one of: " + names);
 }
 

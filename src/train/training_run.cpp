@@ -203,7 +203,7 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
   const std::string& started_with = checkpoint.origin().data_fingerprint;
   const bool data_changed = !started_with.empty() && started_with != fingerprint;
   if (data_changed && !options.allow_changed_data)
-    throw RuntimeError("the data at '" + config.data.path + "' changed since the run started (fingerprint " +
+    throw RuntimeError("the data at '" + abbreviate(config.data.path) + "' changed since the run started (fingerprint " +
                        started_with + ", now " + fingerprint +
                        "): files were added, removed or changed, and the resume would not be exact. Restore the "
                        "data, or resume with --allow-changed-data to continue on the new data");
