@@ -203,8 +203,8 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
   const std::string& started_with = checkpoint.origin().data_fingerprint;
   const bool data_changed = !started_with.empty() && started_with != fingerprint;
   if (data_changed && !options.allow_changed_data)
-    throw RuntimeError("the data at '" + abbreviate(config.data.path) + "' changed since the run started (fingerprint " +
-                       started_with + ", now " + fingerprint +
+    throw RuntimeError("the data at '" + abbreviate(config.data.path) +
+                       "' changed since the run started (fingerprint " + started_with + ", now " + fingerprint +
                        "): files were added, removed or changed, and the resume would not be exact. Restore the "
                        "data, or resume with --allow-changed-data to continue on the new data");
   std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), std::move(data), options));
@@ -294,6 +294,11 @@ Json TrainingRun::step_record(const StepStats& s, double images_per_s) const {
 }
 
 void TrainingRun::run() {
+  // The run directory's lock is held until the run ends, however it ends (a later run in this process may take it).
+  struct Unlock {
+    std::unique_ptr<RunLock>& lock;
+    ~Unlock() { lock.reset(); }
+  } unlock{lock_};
   if (finished_) return;
   using Clock = std::chrono::steady_clock;
   const TrainConfig& t = config_.train;
