@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages ganpp needs to build, run and test (idempotent; prints nothing when all are present).
 # Usage: scripts/setup.sh [--test]   (--test also installs python3-torch for the interop tests and the benchmark
-# reference, and clang-format 14 for scripts/format.sh)
+# reference, clang-format 14 for scripts/format.sh, and clang with its libFuzzer runtime for scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libtorch-dev libopenblas0-pthread libcli11-dev libspdlog-dev
@@ -9,7 +9,7 @@ packages=(cmake ninja-build g++ pkg-config libtorch-dev libopenblas0-pthread lib
 
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(python3-torch clang-format) ;;
+    --test) packages+=(python3-torch clang-format clang libclang-rt-14-dev) ;;
     -h|--help) echo "usage: $0 [--test]"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg (usage: $0 [--test])" >&2; exit 2 ;;
   esac

@@ -206,6 +206,12 @@ TEST_F(ReliabilityTest, AFlippedByteIsCaughtBeforeLoadingAndResumeNamesAnIntactC
   // A truncated checkpoint says so.
   write_bytes(latest, bytes.substr(0, bytes.size() - 100));
   expect_error(run_ganpp({"inspect", run}), 1, {"is damaged: it holds"});
+  // Checkpoints from before the checksum frame (format 2) are checked by their zip archive's own CRC-32s.
+  const std::string old = root_ + "/format2.ckpt";
+  std::string old_bytes = slurp(source_path("tests/fixtures/format2/run/checkpoints/latest.ckpt"));
+  old_bytes[old_bytes.size() / 3] = static_cast<char>(old_bytes[old_bytes.size() / 3] ^ 0x01);
+  write_bytes(old, old_bytes);
+  expect_error(run_ganpp({"inspect", old}), 1, {"checkpoint '" + old + "' is damaged: a zip entry's CRC-32"});
   // The intact one resumes.
   const auto r = run_ganpp({"train", "--threads", "1", "--resume", intact, "--set", "train.steps=6"});
   EXPECT_EQ(r.code, 0) << r.err;

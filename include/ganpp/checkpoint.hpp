@@ -100,7 +100,8 @@ class CheckpointWriter {
  private:
   Config config_;
   CheckpointOrigin origin_;
-  std::vector<std::pair<std::string, torch::serialize::OutputArchive>> sections_;
+  // Held by pointer: OutputArchive's copy constructor takes a non-const reference, which std::pair rejects.
+  std::vector<std::pair<std::string, std::unique_ptr<torch::serialize::OutputArchive>>> sections_;
 };
 
 /// A checkpoint read from disk: its config and state at once, networks and other sections on request.

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string_view>
 
 #include "ganpp/errors.hpp"
@@ -69,6 +70,75 @@ std::string describe_unframed(std::string_view bytes) {
   return "is not a ganpp checkpoint: its content is unrecognised (corrupt, or another kind of file)";
 }
 
+// The CRC-32 of a raw-deflate stream's content, which must be `size` bytes; nullopt when it does not inflate to
+// exactly that.
+std::optional<uint32_t> inflated_crc32(std::string_view packed, uint64_t size) {
+  z_stream z{};
+  if (inflateInit2(&z, -MAX_WBITS) != Z_OK) return std::nullopt;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+  z.avail_in = static_cast<uInt>(packed.size());
+  std::vector<char> buffer(1 << 16);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t total = 0;
+  int status = Z_OK;
+  while (status == Z_OK && total <= size) {
+    z.next_out = reinterpret_cast<Bytef*>(buffer.data());
+    z.avail_out = static_cast<uInt>(buffer.size());
+    status = inflate(&z, Z_NO_FLUSH);
+    const size_t n = buffer.size() - z.avail_out;
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buffer.data()), static_cast<uInt>(n));
+    total += n;
+    if (status == Z_OK && n == 0 && z.avail_in == 0) break;  // input ended before the stream did
+  }
+  inflateEnd(&z);
+  if (status != Z_STREAM_END || total != size) return std::nullopt;
+  return static_cast<uint32_t>(crc);
+}
+
+// Checks an unframed (format 2 or 3) checkpoint's zip archive before LibTorch reads it: every entry within the
+// file and its CRC-32 matching its content (LibTorch stores tensors and deflates its code files). Without this, damaged
+// bytes reach LibTorch's unpickler and TorchScript parser, which are not built for hostile input. Returns false for an
+// archive it cannot check (zip64, over 4 GiB), which is then read unchecked.
+bool verify_zip(std::string_view bytes, const std::string& path) {
+  const auto damaged = [&](const std::string& why) {
+    return CheckpointDamaged("checkpoint '" + path + "' is damaged: " + why);
+  };
+  if (bytes.size() < 22) throw damaged("its zip archive is truncated");
+  // The end-of-central-directory record: within the last 64 KiB + 22 bytes (its comment is at most 64 KiB).
+  size_t eocd = std::string_view::npos;
+  for (size_t at = bytes.size() - 22;; --at) {
+    if (bytes.compare(at, 4, "PK\x05\x06") == 0) {
+      eocd = at;
+      break;
+    }
+    if (at == 0 || bytes.size() - at > 65557) break;
+  }
+  if (eocd == std::string_view::npos) throw damaged("its zip archive has no end record");
+  const uint64_t entries = get_le(bytes, eocd + 10, 2), dir_size = get_le(bytes, eocd + 12, 4),
+                 dir_offset = get_le(bytes, eocd + 16, 4);
+  if (entries == 0xFFFF || dir_offset == 0xFFFFFFFF) return false;  // zip64
+  if (dir_offset + dir_size > eocd) throw damaged("its zip directory lies outside the file");
+  size_t at = dir_offset;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (at + 46 > eocd || bytes.compare(at, 4, "PK\x01\x02") != 0) throw damaged("its zip directory is corrupt");
+    const uint64_t method = get_le(bytes, at + 10, 2), crc = get_le(bytes, at + 16, 4),
+                   size = get_le(bytes, at + 20, 4), name = get_le(bytes, at + 28, 2),
+                   extra = get_le(bytes, at + 30, 2), comment = get_le(bytes, at + 32, 2),
+                   local = get_le(bytes, at + 42, 4);
+    if (size == 0xFFFFFFFF || local == 0xFFFFFFFF) return false;  // zip64
+    if (local + 30 > dir_offset || bytes.compare(local, 4, "PK\x03\x04") != 0)
+      throw damaged("a zip entry's header is corrupt");
+    const uint64_t data = local + 30 + get_le(bytes, local + 26, 2) + get_le(bytes, local + 28, 2);
+    if ((method != 0 && method != 8) || data + size > dir_offset) throw damaged("a zip entry is corrupt");
+    const std::string_view entry = bytes.substr(data, size);
+    const std::optional<uint32_t> content_crc = method == 0 ? std::optional<uint32_t>(crc32_of(entry))
+                                                            : inflated_crc32(entry, get_le(bytes, at + 24, 4));
+    if (content_crc != crc) throw damaged("a zip entry's CRC-32 does not match its content");
+    at += 46 + name + extra + comment;
+  }
+  return true;
+}
+
 const char* kWhatTakesIt =
     "; ganpp sample, inspect, export, eval --checkpoint and train --resume take a run directory or its "
     "checkpoints/*.ckpt";
@@ -80,6 +150,7 @@ std::string_view unseal(std::string_view bytes, const std::string& path, bool& f
   if (!framed) {
     const std::string what = describe_unframed(bytes);
     if (!what.empty()) throw RuntimeError("'" + path + "' " + what + kWhatTakesIt);
+    verify_zip(bytes, path);
     return bytes;
   }
   const auto damaged = [&](const std::string& why) {
@@ -138,9 +209,9 @@ CheckpointWriter::CheckpointWriter(const Config& config, CheckpointOrigin origin
 
 torch::serialize::OutputArchive& CheckpointWriter::section(const std::string& name) {
   for (auto& [n, archive] : sections_)
-    if (n == name) return archive;
-  sections_.emplace_back(name, torch::serialize::OutputArchive());
-  return sections_.back().second;
+    if (n == name) return *archive;
+  sections_.emplace_back(name, std::make_unique<torch::serialize::OutputArchive>());
+  return *sections_.back().second;
 }
 
 void CheckpointWriter::write_module(const std::string& name, const torch::nn::Module& module) {
@@ -170,7 +241,7 @@ std::string CheckpointWriter::bytes() {
   archive.write("config", c10::IValue(config_to_json(config_).dump()));
   archive.write("run_id", c10::IValue(origin_.run_id));
   archive.write("data_fingerprint", c10::IValue(origin_.data_fingerprint));
-  for (auto& [name, section] : sections_) archive.write(name, section);
+  for (auto& [name, section] : sections_) archive.write(name, *section);
   std::ostringstream out;
   archive.save_to(out);
   return seal(out.str());
@@ -210,6 +281,8 @@ CheckpointReader::CheckpointReader(const std::string& path, torch::Device device
   } catch (const c10::Error& e) {
     throw RuntimeError("checkpoint '" + path + "' is corrupt or not a ganpp checkpoint (" +
                        first_line(e.what_without_backtrace()) + ")");
+  } catch (const std::exception& e) {  // LibTorch's TorchScript parser throws std::runtime_error
+    throw RuntimeError("checkpoint '" + path + "' is corrupt or not a ganpp checkpoint (" + first_line(e.what()) + ")");
   }
   c10::IValue marker;
   if (archive_.try_read("ganpp_format", marker))

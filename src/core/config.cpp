@@ -22,6 +22,9 @@ std::string join(const std::vector<std::string>& items, const char* sep = ", ") 
 
 std::string type_name(const Json& j) { return j.type_name(); }
 
+// A user's value as a message shows it: JSON text, shortened, with invalid UTF-8 replaced (dump() would throw).
+std::string shown(const Json& v) { return abbreviate(v.dump(-1, ' ', false, Json::error_handler_t::replace)); }
+
 std::string policy_text(const AugmentPolicy& p) {
   std::vector<std::string> items;
   if (p.color) items.push_back("color");
@@ -45,8 +48,7 @@ class ObjectReader {
     if (!v->is_number_integer()) throw bad(key, "an integer", *v);
     const int64_t x = v->get<int64_t>();
     if (x < min || x > max || (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(INT64_MAX)))
-      throw UsageError("config key '" + full(key) + "' = " + abbreviate(v->dump()) +
-                       " is out of range: " + range_text(min, max));
+      throw UsageError("config key '" + full(key) + "' = " + shown(*v) + " is out of range: " + range_text(min, max));
     field = x;
   }
 
@@ -64,8 +66,8 @@ class ObjectReader {
     if (!v->is_number()) throw bad(key, "a number", *v);
     const double x = v->get<double>();
     if (!std::isfinite(x) || x < min || x > max || (!max_inclusive && x == max))
-      throw UsageError("config key '" + full(key) + "' = " + abbreviate(v->dump()) + " is out of range: must be in [" +
-                       num(min) + ", " + num(max) + (max_inclusive ? "]" : ")"));
+      throw UsageError("config key '" + full(key) + "' = " + shown(*v) + " is out of range: must be in [" + num(min) +
+                       ", " + num(max) + (max_inclusive ? "]" : ")"));
     field = x;
   }
 
@@ -125,7 +127,7 @@ class ObjectReader {
     for (const auto& e : *v) {
       if (!e.is_number_integer() || e.get<int64_t>() < min)
         throw UsageError("config key '" + full(key) + "' must be a list of integers >= " + std::to_string(min) +
-                         ", got " + abbreviate(v->dump()));
+                         ", got " + shown(*v));
       out.push_back(e.get<int64_t>());
     }
     field = out;
@@ -139,7 +141,7 @@ class ObjectReader {
     for (size_t i = 0; i < 2; ++i) {
       const double b = (*v)[i].get<double>();
       if (!(b >= 0.0 && b < 1.0))
-        throw UsageError("config key '" + full(key) + "' = " + abbreviate(v->dump()) + ": each beta must be in [0, 1)");
+        throw UsageError("config key '" + full(key) + "' = " + shown(*v) + ": each beta must be in [0, 1)");
       field[i] = b;
     }
   }
@@ -175,8 +177,7 @@ class ObjectReader {
   std::string full(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
   std::string display_path() const { return path_.empty() ? "(top level)" : path_; }
   UsageError bad(const char* key, const char* expected, const Json& v) const {
-    return UsageError("config key '" + full(key) + "' must be " + expected + ", got " + type_name(v) + " " +
-                      abbreviate(v.dump()));
+    return UsageError("config key '" + full(key) + "' must be " + expected + ", got " + type_name(v) + " " + shown(v));
   }
   static std::string num(double x) {
     std::ostringstream s;
@@ -513,8 +514,7 @@ ClassifierConfig classifier_config_from_json(const Json& json) {
   });
   root.finish();
   if (c.model.widths.empty() || c.model.widths.size() > 6)
-    throw UsageError("config key 'model.widths' must list 1 to 6 conv widths, got " +
-                     abbreviate(Json(c.model.widths).dump()));
+    throw UsageError("config key 'model.widths' must list 1 to 6 conv widths, got " + shown(Json(c.model.widths)));
   if ((c.data.image_size >> c.model.widths.size()) < 1)
     throw UsageError("config key 'model.widths' has " + std::to_string(c.model.widths.size()) +
                      " conv blocks, each halving the resolution, too many for data.image_size = " +

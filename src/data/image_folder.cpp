@@ -78,10 +78,26 @@ std::vector<uint8_t> decode_image(const fs::path& file, int channels,
                                   const std::optional<std::array<uint8_t, 3>>& background, int& width, int& height) {
   int file_channels = 0;
   if (!stbi_info(file.c_str(), &width, &height, &file_channels)) cannot_decode(file);
+  // No real PNG, JPEG or BMP holds more than about a thousand pixels per byte (deflate's limit is 1032:1); a
+  // header that declares far more is damaged or forged, and stb_image would spend seconds decoding nothing.
+  constexpr double kMaxPixelsPerByte = 4096;
+  std::error_code ec;
+  const auto bytes = fs::file_size(file, ec);
+  if (width <= 0 || height <= 0 || (!ec && double(width) * height > kMaxPixelsPerByte * double(bytes)))
+    throw RuntimeError("image '" + abbreviate(file.string()) + "' is damaged: its header declares " +
+                       std::to_string(width) + "x" + std::to_string(height) + " pixels, more than its " +
+                       std::to_string(bytes) + " bytes can hold; remove or replace the file");
   // Grey+alpha and RGBA images are composited (unless the background is "none": alpha dropped, as stb does).
   const bool alpha = background && (file_channels == 2 || file_channels == 4);
+  const int declared_width = width, declared_height = height;
   unsigned char* data = stbi_load(file.c_str(), &width, &height, &file_channels, alpha ? 4 : channels);
   if (!data) cannot_decode(file);
+  if (width != declared_width || height != declared_height) {
+    stbi_image_free(data);
+    throw RuntimeError("image '" + abbreviate(file.string()) +
+                       "' is damaged: its header and its data disagree on "
+                       "its size; remove or replace the file");
+  }
   const size_t count = static_cast<size_t>(width) * height;
   std::vector<uint8_t> out = alpha ? composite(data, count, *background, channels)
                                    : std::vector<uint8_t>(data, data + count * channels);
