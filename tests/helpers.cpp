@@ -135,6 +135,22 @@ ganpp::Config tiny_config(const std::string& arch, const std::string& loss) {
   return c;
 }
 
+std::vector<std::string> with_tiny_model(std::vector<std::string> args, const std::string& data, int batch) {
+  std::vector<std::string> tiny = {"--threads", "1", "--set", "data.path=" + data};
+  for (const std::string s : {"data.image_size=16", "model.z_dim=8", "model.g.ngf=4", "model.d.ndf=4",
+                              "train.sample_count=4", "train.sample_nrow=2"})
+    tiny.insert(tiny.end(), {"--set", s});
+  tiny.insert(tiny.end(), {"--set", "train.batch_size=" + std::to_string(batch)});
+  args.insert(args.begin() + 1, tiny.begin(), tiny.end());
+  return args;
+}
+
+void expect_cli_error(const CommandResult& r, int code, const std::vector<std::string>& parts) {
+  EXPECT_EQ(r.code, code) << r.err;
+  for (const auto& p : parts) EXPECT_TRUE(contains(r.err, p)) << "stderr lacks '" << p << "':\n" << r.err;
+  EXPECT_FALSE(contains(r.err, "Exception raised from")) << "backtrace leaked:\n" << r.err;
+}
+
 BackgroundGanpp start_ganpp(const std::vector<std::string>& args) {
   const std::string dir = temp_dir("bg");
   BackgroundGanpp p;

@@ -68,6 +68,14 @@ ganpp::Config tiny_config(const std::string& arch = "dcgan", const std::string& 
 /// Runs the ganpp binary with `args` (shell-quoted here), capturing stdout, stderr and the exit code.
 CommandResult run_ganpp(const std::vector<std::string>& args);
 
+/// `args` (the subcommand first) with tiny-model settings inserted after the subcommand, so that the caller's own
+/// --set wins: one thread, `data` as data.path, 16x16 images, z_dim 8, ngf = ndf = 4, batch `batch`, a 4-image
+/// grid in rows of 2.
+std::vector<std::string> with_tiny_model(std::vector<std::string> args, const std::string& data, int batch = 8);
+
+/// Expects `r` to have failed with exit `code` and a stderr holding each of `parts`, without a LibTorch backtrace.
+void expect_cli_error(const CommandResult& r, int code, const std::vector<std::string>& parts);
+
 /// A ganpp process running in the background, its stdout and stderr going to files.
 struct BackgroundGanpp {
   int pid = -1;

@@ -26,20 +26,11 @@ class CliTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
 
-  // Inserts tiny-model settings right after the subcommand, so that the test's own --set wins.
-  static std::vector<std::string> with_tiny(std::vector<std::string> args) {
-    std::vector<std::string> tiny = {"--threads", "1", "--set", "data.path=" + data_};
-    for (const std::string s : {"data.image_size=16", "model.z_dim=8", "model.g.ngf=4", "model.d.ndf=4",
-                                "train.batch_size=8", "train.sample_count=4", "train.sample_nrow=2"})
-      tiny.insert(tiny.end(), {"--set", s});
-    args.insert(args.begin() + 1, tiny.begin(), tiny.end());
-    return args;
-  }
+  // Tiny-model settings right after the subcommand, so that the test's own --set wins.
+  static std::vector<std::string> with_tiny(std::vector<std::string> args) { return with_tiny_model(args, data_); }
 
   static void expect_error(const CommandResult& r, int code, const std::vector<std::string>& parts) {
-    EXPECT_EQ(r.code, code) << r.err;
-    for (const auto& p : parts) EXPECT_TRUE(contains(r.err, p)) << "stderr lacks '" << p << "':\n" << r.err;
-    EXPECT_FALSE(contains(r.err, "Exception raised from")) << "backtrace leaked:\n" << r.err;
+    expect_cli_error(r, code, parts);
   }
 
   static std::string root_, data_, run_;

@@ -31,17 +31,11 @@ class InputsTest : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(root_); }
 
   static std::vector<std::string> with_tiny(std::vector<std::string> args, const std::string& data = data_) {
-    std::vector<std::string> tiny = {"--threads", "1", "--set", "data.path=" + data};
-    for (const std::string s : {"data.image_size=16", "model.z_dim=8", "model.g.ngf=4", "model.d.ndf=4",
-                                "train.batch_size=4", "train.sample_count=4", "train.sample_nrow=2"})
-      tiny.insert(tiny.end(), {"--set", s});
-    args.insert(args.begin() + 1, tiny.begin(), tiny.end());
-    return args;
+    return with_tiny_model(args, data, /*batch=*/4);
   }
 
   static void expect_error(const CommandResult& r, int code, const std::vector<std::string>& parts) {
-    EXPECT_EQ(r.code, code) << r.err;
-    for (const auto& p : parts) EXPECT_TRUE(contains(r.err, p)) << "stderr lacks '" << p << "':\n" << r.err;
+    expect_cli_error(r, code, parts);
     EXPECT_LT(r.err.size(), 1000u) << "one short message";
   }
 

@@ -35,12 +35,7 @@ class ReliabilityTest : public ::testing::Test {
 
   // Tiny-model settings right after the subcommand, so that the test's own --set wins.
   static std::vector<std::string> tiny(std::vector<std::string> args, const std::string& data = "") {
-    std::vector<std::string> t = {"--threads", "1", "--set", "data.path=" + (data.empty() ? data_ : data)};
-    for (const std::string s : {"data.image_size=16", "model.z_dim=8", "model.g.ngf=4", "model.d.ndf=4",
-                                "train.batch_size=8", "train.sample_count=4", "train.sample_nrow=2"})
-      t.insert(t.end(), {"--set", s});
-    args.insert(args.begin() + 1, t.begin(), t.end());
-    return args;
+    return with_tiny_model(args, data.empty() ? data_ : data);
   }
 
   // A copy of the shared run to damage.
@@ -61,9 +56,7 @@ class ReliabilityTest : public ::testing::Test {
   }
 
   static void expect_error(const CommandResult& r, int code, const std::vector<std::string>& parts) {
-    EXPECT_EQ(r.code, code) << r.err;
-    for (const auto& p : parts) EXPECT_TRUE(contains(r.err, p)) << "stderr lacks '" << p << "':\n" << r.err;
-    EXPECT_FALSE(contains(r.err, "Exception raised from")) << "backtrace leaked:\n" << r.err;
+    expect_cli_error(r, code, parts);
   }
 
   static std::string root_, data_, run_;
