@@ -177,6 +177,7 @@ BackgroundGanpp start_ganpp(const std::vector<std::string>& args) {
 int BackgroundGanpp::wait() {
   int status = 0;
   if (::waitpid(pid, &status, 0) != pid) return -1;
+  killed = WIFSIGNALED(status);
   return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }
 

@@ -80,6 +80,7 @@ void expect_cli_error(const CommandResult& r, int code, const std::vector<std::s
 struct BackgroundGanpp {
   int pid = -1;
   std::string out_path, err_path;
+  bool killed = false;  ///< set by wait(): a signal ended the process (rather than exit)
   /// Waits for the process to end: its exit code, 128 + N when signal N killed it.
   int wait();
   std::string err() const;

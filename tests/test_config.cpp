@@ -325,10 +325,12 @@ TEST(ConfigTest, LoadConfigAppliesOverridesAndValidates) {
 
 TEST(ConfigTest, ResumableKeys) {
   for (const char* key : {"train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                          "train.keep_checkpoints", "train.eval_every", "train.cuda_graph"})
+                          "train.keep_checkpoints", "train.eval_every", "train.cuda_graph",
+                          // Where the data is read from (the resume checks the data's fingerprint).
+                          "data.path", "data.cache"})
     EXPECT_TRUE(is_resumable_key(key)) << key;
-  for (const char* key :
-       {"train.batch_size", "train.seed", "model.z_dim", "loss.kind", "data.path", "steps", "train.precision", ""})
+  for (const char* key : {"train.batch_size", "train.seed", "model.z_dim", "loss.kind", "data.image_size", "data.limit",
+                          "steps", "train.precision", ""})
     EXPECT_FALSE(is_resumable_key(key)) << key;
 }
 

@@ -322,7 +322,7 @@ TEST_F(DataTest, PathThatIsAFileIsAnError) {
   const std::string& dir = tmp.path;
   test::write_bytes(dir + "/f.txt", "x");
   const std::string msg = error_of<RuntimeError>([&] { load_dataset(data_config(dir + "/f.txt")); });
-  EXPECT_TRUE(contains(msg, "not a folder")) << msg;
+  EXPECT_TRUE(contains(msg, "neither a folder nor a prepared dataset")) << msg;
 }
 
 TEST_F(DataTest, MixedLooseImagesAndClassFoldersIsAnError) {

@@ -43,6 +43,7 @@ TEST(ReportTest, KeysFallIntoGroupsAndUnknownKeysGetTheirOwnChart) {
   EXPECT_EQ(metric_group("grad_norm_g"), "Gradient norms");
   EXPECT_EQ(metric_group("diversity_real"), "Diversity");
   EXPECT_EQ(metric_group("images_per_s"), "Speed");
+  EXPECT_EQ(metric_group("data_wait_ms"), "Data loading (ms waited per log interval)");
   EXPECT_EQ(metric_group("fd"), "Fréchet distance (eval)");
   EXPECT_EQ(metric_group("recall"), "Precision and recall (eval)");
   EXPECT_EQ(metric_group("eval_n"), "");  // a count, shown in the evaluation table only

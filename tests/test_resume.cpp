@@ -50,6 +50,7 @@ std::map<int64_t, Json> log_by_step(const std::string& run) {
   while (std::getline(in, line)) {
     Json j = Json::parse(line);
     j.erase("images_per_s");
+    j.erase("data_wait_ms");
     out[j["step"].get<int64_t>()] = j;
   }
   return out;
@@ -111,21 +112,26 @@ struct ResumeCase {
 
 class ResumeTest : public ::testing::TestWithParam<ResumeCase> {};
 
+// The flags of the resume tests' tiny runs (16x16 data, batch 8, intervals that N and M are no multiples of).
+std::vector<std::string> resume_test_flags() {
+  return {"--threads", "1",
+          "--set",     "data.image_size=16",
+          "--set",     "model.z_dim=8",
+          "--set",     "model.g.ngf=4",
+          "--set",     "model.d.ndf=4",
+          "--set",     "train.batch_size=8",
+          "--set",     "train.log_every=4",
+          "--set",     "train.sample_every=5",
+          "--set",     "train.checkpoint_every=3",
+          "--set",     "train.sample_count=6",
+          "--set",     "train.sample_nrow=3"};
+}
+
 TEST_P(ResumeTest, SplitRunEqualsStraightRun) {
   const std::string root = temp_dir("resume-" + GetParam().name);
   write_idx_dataset(root + "/data", 40, 16, 10);
-  std::vector<std::string> common = {"--threads", "1",
-                                     "--set",     "data.path=" + root + "/data",
-                                     "--set",     "data.image_size=16",
-                                     "--set",     "model.z_dim=8",
-                                     "--set",     "model.g.ngf=4",
-                                     "--set",     "model.d.ndf=4",
-                                     "--set",     "train.batch_size=8",
-                                     "--set",     "train.log_every=4",
-                                     "--set",     "train.sample_every=5",
-                                     "--set",     "train.checkpoint_every=3",
-                                     "--set",     "train.sample_count=6",
-                                     "--set",     "train.sample_nrow=3"};
+  std::vector<std::string> common = resume_test_flags();
+  common.insert(common.end(), {"--set", "data.path=" + root + "/data"});
   for (const auto& s : GetParam().sets) common.insert(common.end(), {"--set", s});
   auto train = [&](const std::string& out, int steps) {
     std::vector<std::string> args = {"train", "--out", out, "--set", "train.steps=" + std::to_string(steps)};
@@ -163,6 +169,35 @@ INSTANTIATE_TEST_SUITE_P(
                    {"model.arch=mlp", "model.g.hidden=[16]", "model.d.hidden=[16]", "model.conditional=true",
                     "model.d.conditioning=concat", "model.g.embed_dim=4", "model.g.output=sigmoid"}}),
     [](const auto& info) { return info.param.name; });
+
+// A run started on an IDX folder and resumed on its prepared file (data.path may change on resume when the data's
+// fingerprint stays the same) ends where a run on the prepared file from its start ends: the prepared file and
+// the memory-mapped, prefetched batches (flipped here) change nothing.
+TEST(ResumeDataTest, ASwitchFromTheFolderToItsPreparedFileIsExact) {
+  const TempDir root("resume-prepared");
+  write_idx_dataset(root.path + "/data", 40, 16, 10);
+  const std::string file = root.path + "/data.ganppdata";
+  auto r = run_ganpp({"data", "prepare", "--data", root.path + "/data", "--image-size", "16", "--channels", "1",
+                      "--out", file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto train = [&](const std::string& out, int steps, const std::string& data) {
+    std::vector<std::string> args = {
+        "train", "--out",          out, "--set", "train.steps=" + std::to_string(steps), "--set", "data.path=" + data,
+        "--set", "data.hflip=true"};
+    const auto flags = resume_test_flags();
+    args.insert(args.end(), flags.begin(), flags.end());
+    return run_ganpp(args);
+  };
+  const std::string straight = root.path + "/straight", split = root.path + "/split";
+  r = train(straight, kN + kM, file);
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = train(split, kN, root.path + "/data");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run_ganpp({"train", "--resume", split, "--threads", "1", "--set", "train.steps=" + std::to_string(kN + kM),
+                 "--set", "data.path=" + file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  expect_same_runs(straight, split, /*grids=*/4);
+}
 
 // Stops a run through request_stop() once it reaches a step, as a signal handler or a scheduler would.
 struct StopAtStep : RunObserver {

@@ -1,9 +1,12 @@
-// Training data: IDX files (MNIST layout, gzipped or not) and image folders (a subfolder per class),
-// held in memory as uint8, and a resumable shuffled stream of batches scaled to [-1, 1].
+// Training data: IDX files (MNIST layout, gzipped or not), image folders (a subfolder per class) and prepared
+// files (prepared.hpp; image folders are prepared into a cache, data_cache.hpp), as uint8 in memory or
+// memory-mapped, and a resumable shuffled stream of batches scaled to [-1, 1].
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -22,13 +25,15 @@ struct Dataset {
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
 
-/// Loads `config.path` (IDX folder or image folder), resized to image_size and converted to `channels`.
+/// Loads `config.path` (IDX folder, image folder or prepared file), resized to image_size and converted to
+/// `channels`. An image folder goes through the cache of data.cache (decoded in memory when it is "off").
 /// Throws RuntimeError naming the file for missing, empty, unreadable or corrupt data.
 Dataset load_dataset(const DataConfig& config);
 
 /// A fingerprint of the data at `config.path` that tells whether it changed since a run started, cheap and the
 /// same after a copy to another machine: a CRC-32 of the IDX files' bytes for an IDX folder; of the image
-/// files' relative names and sizes for an image folder. RuntimeError when the folder cannot be read.
+/// files' relative names and sizes for an image folder; for a prepared file, the fingerprint of the data it was
+/// prepared from (so a run may switch between a folder and its prepared file). RuntimeError when it cannot be read.
 std::string data_fingerprint(const DataConfig& config);
 
 /// Whether `path` is an IDX folder holding the images of `split` ("train" or "test").
@@ -80,12 +85,17 @@ struct DataPosition {
 
 /// Shuffled batches without replacement, last partial batch dropped. The order of each epoch is a
 /// function of (seed, epoch) alone, so a DataPosition is all a checkpoint needs to resume the stream.
-/// Horizontal flips draw from LibTorch's default generator (part of the checkpointed RNG state).
-/// On a GPU the images are copied to the device once when they fit in kDeviceDataLimit bytes
-/// (batches are then gathered there), else pinned so that batch copies are asynchronous.
+/// Horizontal flips draw from LibTorch's default generator (part of the checkpointed RNG state), in next().
+/// On a GPU the images are copied to the device once when they fit in kDeviceDataLimit bytes (batches are then
+/// gathered there). Otherwise a background thread gathers the next batches' uint8 images from the host
+/// (memory-mapped) data, into pinned memory on a GPU, while the current step runs; it draws no random number,
+/// so batches and positions are the same as without it.
 class DataStream {
  public:
   DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device);
+  ~DataStream();
+  DataStream(const DataStream&) = delete;
+  DataStream& operator=(const DataStream&) = delete;
 
   Batch next();
   DataPosition position() const { return pos_; }
@@ -94,11 +104,21 @@ class DataStream {
   /// The images the stream draws from (e.g. the reference of evaluations during training).
   const Dataset& dataset() const { return data_; }
 
+  /// Batches the background thread gathers ahead of the one in use.
+  static constexpr size_t kPrefetch = 2;
+
  private:
-  void shuffle();
+  struct Gathering;
+  class Gatherer;
+
+  const torch::Tensor& order(int64_t epoch);
+  /// The rows of the batch at `pos` (which must not be at the end of an epoch).
+  torch::Tensor rows(DataPosition pos);
+  static DataPosition following(DataPosition pos, int64_t batches_per_epoch);
+  void gather_ahead();
 
   const Dataset& data_;
-  torch::Tensor images_;  ///< the images where batches are gathered: data_.images, a device copy, or pinned
+  torch::Tensor images_;  ///< the images where batches are gathered: data_.images (contiguous), or a device copy
   torch::Tensor labels_;
   int64_t batch_size_;
   uint64_t seed_;
@@ -106,7 +126,10 @@ class DataStream {
   torch::Device device_;
   int64_t batches_per_epoch_;
   DataPosition pos_;
-  torch::Tensor order_;  ///< permutation of the current epoch
+  std::vector<std::pair<int64_t, torch::Tensor>> orders_;  ///< permutations of the epochs in use
+  std::unique_ptr<Gatherer> gatherer_;                     ///< null when batches are gathered on the device
+  std::vector<std::shared_ptr<Gathering>> ahead_;          ///< batches being gathered, in order
+  DataPosition ahead_end_;                                 ///< the position after the last of them
 };
 
 }  // namespace ganpp

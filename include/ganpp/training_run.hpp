@@ -137,7 +137,7 @@ class TrainingRun {
       : config_(std::move(config)), run_dir_(std::move(run_dir)), options_(options), finished_(true),
         finished_step_(step) {}
   /// The log record of a step: step, epoch, losses, D's outputs, penalty and gradient norms.
-  Json step_record(const StepStats& stats, double images_per_s) const;
+  Json step_record(const StepStats& stats, double images_per_s, double data_wait_ms) const;
 
   Config config_;
   std::string run_dir_;

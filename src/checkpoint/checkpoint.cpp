@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include "ganpp/checksum.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/module_archive.hpp"
@@ -24,17 +25,6 @@ namespace {
 constexpr std::string_view kFrameMagic = "GANPPCKP";
 constexpr uint32_t kFrameVersion = 1;
 constexpr size_t kFrameHeaderSize = 24;
-
-uint32_t crc32_of(std::string_view bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  // zlib takes lengths as uInt: feed large archives in pieces.
-  for (size_t at = 0; at < bytes.size();) {
-    const size_t n = std::min<size_t>(bytes.size() - at, size_t(1) << 30);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
-    at += n;
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 void put_le(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);

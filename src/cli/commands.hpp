@@ -22,5 +22,6 @@ Command add_export(CLI::App& app);
 Command add_report(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_classifier(CLI::App& app);
+Command add_data(CLI::App& app);
 
 }  // namespace ganpp::cli

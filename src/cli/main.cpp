@@ -40,11 +40,10 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("--verbose", verbose, "show full LibTorch errors (with backtraces)");
   app.set_version_flag("--version", "ganpp " + ganpp_version() + " (LibTorch " + libtorch_version() + ")");
-  const cli::Command commands[] = {cli::add_train(app),  cli::add_sample(app),    cli::add_interpolate(app),
-                                   cli::add_bench(app),  cli::add_inspect(app),   cli::add_export(app),
-                                   cli::add_report(app),
-
-                                   cli::add_eval(app),   cli::add_classifier(app)};
+  const cli::Command commands[] = {cli::add_train(app),  cli::add_sample(app),  cli::add_interpolate(app),
+                                   cli::add_bench(app),  cli::add_inspect(app), cli::add_export(app),
+                                   cli::add_report(app), cli::add_eval(app),    cli::add_classifier(app),
+                                   cli::add_data(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -218,12 +218,18 @@ void read_data(ObjectReader& r, DataConfig& d) {
   r.integer("channels", d.channels, 1, 3);
   r.boolean("hflip", d.hflip);
   r.string("background", d.background);
+  r.string("cache", d.cache);
 }
 
 Json data_to_json(const DataConfig& d) {
-  return Json{
-      {"path", d.path},         {"split", spelling(d.split)}, {"limit", d.limit},          {"image_size", d.image_size},
-      {"channels", d.channels}, {"hflip", d.hflip},           {"background", d.background}};
+  return Json{{"path", d.path},
+              {"split", spelling(d.split)},
+              {"limit", d.limit},
+              {"image_size", d.image_size},
+              {"channels", d.channels},
+              {"hflip", d.hflip},
+              {"background", d.background},
+              {"cache", d.cache}};
 }
 
 void validate_data(const DataConfig& d) {
@@ -634,7 +640,8 @@ const std::vector<std::string>& resumable_keys() {
   static const std::vector<std::string> kKeys = {"train.steps",        "train.log_every",
                                                  "train.sample_every", "train.checkpoint_every",
                                                  "train.eval_every",   "train.keep_checkpoints",
-                                                 "train.cuda_graph"};
+                                                 "train.cuda_graph",   "data.path",
+                                                 "data.cache"};
   return kKeys;
 }
 

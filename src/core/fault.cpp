@@ -1,14 +1,17 @@
 // Test-only fault injection (see fault.hpp).
 #include "ganpp/fault.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <thread>
 
 namespace ganpp {
 namespace {
 
 struct FaultSpec {
   bool active = false;
+  bool stall = false;
   std::string prefix;
   int64_t step = 0;
 };
@@ -20,6 +23,10 @@ const FaultSpec& spec() {
     if (!env || !*env) return s;
     s.active = true;
     s.prefix = env;
+    if (s.prefix.rfind("stall:", 0) == 0) {
+      s.stall = true;
+      s.prefix.erase(0, 6);
+    }
     const auto at = s.prefix.rfind('@');
     if (at != std::string::npos) {
       s.step = std::atoll(s.prefix.c_str() + at + 1);
@@ -38,7 +45,11 @@ void set_fault_step(int64_t step) { g_step = step; }
 
 void fault_point(const std::string& point) {
   const FaultSpec& s = spec();
-  if (s.active && g_step >= s.step && point.compare(0, s.prefix.size(), s.prefix) == 0) std::raise(SIGKILL);
+  if (!s.active || g_step < s.step || point.compare(0, s.prefix.size(), s.prefix) != 0) return;
+  if (!s.stall) std::raise(SIGKILL);
+  static bool stalled = false;
+  if (!stalled) std::this_thread::sleep_for(std::chrono::seconds(5));
+  stalled = true;
 }
 
 }  // namespace ganpp

@@ -1,16 +1,17 @@
-// Dataset dispatch (IDX folder or image folder), the resumable shuffled batch stream, the [-1, 1] scale of
-// pixels, and seeded subsets.
+// Dataset dispatch (IDX folder, image folder or prepared file), the [-1, 1] scale of pixels, and seeded subsets.
 #include <filesystem>
 
+#include "image_folder.hpp"
+
 #include "ganpp/data.hpp"
+#include "ganpp/data_cache.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/prepared.hpp"
 #include "ganpp/rng.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ganpp {
-
-Dataset load_image_folder(const DataConfig& config);  // image_folder.cpp
 
 namespace {
 
@@ -90,9 +91,12 @@ Dataset load_dataset(const DataConfig& config) {
         "data.path '" + abbreviate(config.path) +
         "' does not exist; point data.path at an IDX folder or an image folder" +
         (config.path.rfind("/usr/share/datasets/", 0) == 0 ? " (Debian: apt-get install dataset-fashion-mnist)" : ""));
-  if (!fs::is_directory(dir))
+  if (!fs::is_directory(dir)) {
+    if (is_prepared_file(config.path)) return open_prepared(config);
     throw RuntimeError("data.path '" + abbreviate(config.path) +
-                       "' is not a folder; point it at an IDX folder or an image folder");
+                       "' is neither a folder nor a prepared dataset; point it at an IDX folder, an image folder or "
+                       "a file written by 'ganpp data prepare'");
+  }
   const std::string prefix = idx_prefix(config.split);
   const std::string images = find_idx(dir, prefix, "images");
   if (!images.empty()) return load_idx_folder(config, images);
@@ -100,7 +104,8 @@ Dataset load_dataset(const DataConfig& config) {
   if (!find_idx(dir, idx_prefix(other), "images").empty())
     throw RuntimeError("IDX folder '" + abbreviate(config.path) + "' has no " + prefix +
                        "-images-idx3-ubyte[.gz] for data.split '" + spelling(config.split) + "'");
-  return load_image_folder(config);
+  const std::string cache = cache_folder(config);
+  return cache.empty() ? load_image_folder(config, /*threads=*/0) : load_through_cache(config, cache);
 }
 
 void check_batch_fits(const Dataset& data, int64_t batch_size) {
@@ -108,53 +113,6 @@ void check_batch_fits(const Dataset& data, int64_t batch_size) {
     throw RuntimeError("the dataset (" + abbreviate(data.source) + ") has " + std::to_string(data.size()) +
                        " images, fewer than train.batch_size = " + std::to_string(batch_size) +
                        "; lower train.batch_size or raise data.limit");
-}
-
-DataStream::DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device)
-    : data_(data), images_(data.images), labels_(data.labels), batch_size_(batch_size), seed_(seed), hflip_(hflip),
-      device_(device) {
-  check_batch_fits(data, batch_size);
-  batches_per_epoch_ = data.size() / batch_size;
-  if (device_.is_cuda()) {
-    const bool fits = data.images.numel() <= kDeviceDataLimit;
-    images_ = fits ? data.images.to(device_) : data.images.pin_memory();
-    if (labels_.defined()) labels_ = fits ? labels_.to(device_) : labels_.pin_memory();
-  }
-  shuffle();
-}
-
-void DataStream::shuffle() {
-  order_ = torch::randperm(data_.size(), make_generator(seed_, static_cast<uint64_t>(pos_.epoch)), torch::kInt64);
-}
-
-void DataStream::seek(DataPosition pos) {
-  if (pos.epoch < 0 || pos.position < 0 || pos.position > batches_per_epoch_)
-    throw RuntimeError("data position (epoch " + std::to_string(pos.epoch) + ", batch " + std::to_string(pos.position) +
-                       ") does not fit the dataset (" + std::to_string(batches_per_epoch_) +
-                       " batches per epoch); was the data or train.batch_size changed?");
-  pos_ = pos;
-  shuffle();
-}
-
-Batch DataStream::next() {
-  if (pos_.position == batches_per_epoch_) {
-    ++pos_.epoch;
-    pos_.position = 0;
-    shuffle();
-  }
-  torch::Tensor idx = order_.narrow(0, pos_.position * batch_size_, batch_size_);
-  ++pos_.position;
-  if (images_.device() != idx.device()) idx = idx.to(images_.device(), /*non_blocking=*/true);
-  torch::Tensor images = images_.index_select(0, idx);
-  if (hflip_) {
-    // Drawn on the CPU whatever the device, so that the flips do not depend on where training runs.
-    const torch::Tensor flip = (torch::rand({batch_size_}) < 0.5).view({-1, 1, 1, 1});
-    images = torch::where(flip.to(images.device(), /*non_blocking=*/true), images.flip({3}), images);
-  }
-  Batch batch;
-  batch.images = pixels_to_signed_range(images.to(device_, /*non_blocking=*/true));
-  if (labels_.defined()) batch.labels = labels_.index_select(0, idx).to(device_, /*non_blocking=*/true);
-  return batch;
 }
 
 torch::Tensor pixels_to_signed_range(const torch::Tensor& pixels) {

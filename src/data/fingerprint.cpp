@@ -1,28 +1,21 @@
 // Data fingerprints (see data.hpp): whether a run's data changed between its start and a resume.
-#include <zlib.h>
-
 #include <cstdio>
 #include <filesystem>
 
+#include "ganpp/checksum.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
+#include "ganpp/prepared.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ganpp {
 namespace {
 
-uLong crc_update(uLong crc, const std::string& bytes) {
-  for (size_t at = 0; at < bytes.size();) {
-    const size_t n = std::min<size_t>(bytes.size() - at, size_t(1) << 30);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
-    at += n;
-  }
-  return crc;
-}
+uint32_t crc_update(uint32_t crc, const std::string& bytes) { return crc32_update(crc, bytes.data(), bytes.size()); }
 
-std::string hex(uLong crc, size_t count, const char* kind) {
+std::string hex(uint32_t crc, size_t count, const char* kind) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%s:%zu:%08lx", kind, count, static_cast<unsigned long>(crc));
   return buf;
@@ -31,7 +24,9 @@ std::string hex(uLong crc, size_t count, const char* kind) {
 }  // namespace
 
 std::string data_fingerprint(const DataConfig& config) {
-  uLong crc = crc32(0L, Z_NULL, 0);
+  // A prepared file stands for the data it was prepared from.
+  if (is_prepared_file(config.path)) return read_prepared_header(config.path).fingerprint;
+  uint32_t crc = 0;
   if (has_idx_split(config.path, DataSplit::train) || has_idx_split(config.path, DataSplit::test)) {
     // Every IDX file of the folder (both splits, images and labels), by name and content.
     std::vector<fs::path> files;

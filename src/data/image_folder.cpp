@@ -3,14 +3,20 @@
 // probe_image_folder reads only the headers (the size and channels of a folder of samples, for eval).
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <exception>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
+#include "image_folder.hpp"
+
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -74,23 +80,27 @@ std::vector<uint8_t> composite(const uint8_t* rgba, size_t count, const std::arr
 }
 
 // The pixels of `file` as `channels` channels (HWC), alpha composited onto `background` where the file has it.
+// The file is read once; stb_image decodes it from memory.
 std::vector<uint8_t> decode_image(const fs::path& file, int channels,
                                   const std::optional<std::array<uint8_t, 3>>& background, int& width, int& height) {
+  const std::string bytes = read_file(file.string());
+  if (bytes.size() > size_t(INT32_MAX))
+    throw RuntimeError("image '" + abbreviate(file.string()) + "' is larger than 2 GB; remove or replace the file");
+  const auto* encoded = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int length = static_cast<int>(bytes.size());
   int file_channels = 0;
-  if (!stbi_info(file.c_str(), &width, &height, &file_channels)) cannot_decode(file);
+  if (!stbi_info_from_memory(encoded, length, &width, &height, &file_channels)) cannot_decode(file);
   // No real PNG, JPEG or BMP holds more than about a thousand pixels per byte (deflate's limit is 1032:1); a
   // header that declares far more is damaged or forged, and stb_image would spend seconds decoding nothing.
   constexpr double kMaxPixelsPerByte = 4096;
-  std::error_code ec;
-  const auto bytes = fs::file_size(file, ec);
-  if (width <= 0 || height <= 0 || (!ec && double(width) * height > kMaxPixelsPerByte * double(bytes)))
+  if (width <= 0 || height <= 0 || double(width) * height > kMaxPixelsPerByte * double(bytes.size()))
     throw RuntimeError("image '" + abbreviate(file.string()) + "' is damaged: its header declares " +
                        std::to_string(width) + "x" + std::to_string(height) + " pixels, more than its " +
-                       std::to_string(bytes) + " bytes can hold; remove or replace the file");
+                       std::to_string(bytes.size()) + " bytes can hold; remove or replace the file");
   // Grey+alpha and RGBA images are composited (unless the background is "none": alpha dropped, as stb does).
   const bool alpha = background && (file_channels == 2 || file_channels == 4);
   const int declared_width = width, declared_height = height;
-  unsigned char* data = stbi_load(file.c_str(), &width, &height, &file_channels, alpha ? 4 : channels);
+  unsigned char* data = stbi_load_from_memory(encoded, length, &width, &height, &file_channels, alpha ? 4 : channels);
   if (!data) cannot_decode(file);
   if (width != declared_width || height != declared_height) {
     stbi_image_free(data);
@@ -105,17 +115,15 @@ std::vector<uint8_t> decode_image(const fs::path& file, int channels,
   return out;
 }
 
-void append_image(const fs::path& file, int size, int channels, const std::optional<std::array<uint8_t, 3>>& background,
-                  std::vector<uint8_t>& pixels) {
+// One image of `file` at `size`² × `channels`, CHW, into `out`.
+void decode_into(const fs::path& file, int size, int channels, const std::optional<std::array<uint8_t, 3>>& background,
+                 uint8_t* out) {
   int width = 0, height = 0;
   const std::vector<uint8_t> decoded = decode_image(file, channels, background, width, height);
   const std::vector<uint8_t> hwc = resize_center_crop(decoded.data(), width, height, channels, size);
-  // HWC -> CHW
   const size_t plane = static_cast<size_t>(size) * size;
-  const size_t base = pixels.size();
-  pixels.resize(base + plane * channels);
   for (size_t i = 0; i < plane; ++i)
-    for (int c = 0; c < channels; ++c) pixels[base + c * plane + i] = hwc[i * channels + c];
+    for (int c = 0; c < channels; ++c) out[c * plane + i] = hwc[i * channels + c];
 }
 
 }  // namespace
@@ -136,13 +144,10 @@ std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int he
   return out;
 }
 
-Dataset load_image_folder(const DataConfig& config) {
+ImageFolderListing list_image_folder(const DataConfig& config) {
   const fs::path root(config.path);
-  const int size = static_cast<int>(config.image_size);
-  const int channels = static_cast<int>(config.channels);
-  const auto background = background_rgb(config);
-  Dataset data;
-  data.source = "image folder " + root.string();
+  ImageFolderListing listing;
+  listing.root = root.string();
 
   std::vector<fs::path> class_dirs, empty_dirs;
   for (const auto& dir : sorted_entries(root, /*want_dirs=*/true))
@@ -159,30 +164,73 @@ Dataset load_image_folder(const DataConfig& config) {
                        "' holds no images (.png, .jpg, .jpeg, .bmp), but every subfolder of an image folder is a "
                        "class; add images to it or remove it");
 
-  std::vector<uint8_t> pixels;
-  std::vector<int64_t> labels;
-  const int64_t limit = config.limit > 0 ? config.limit : INT64_MAX;
-  auto load_files = [&](const std::vector<fs::path>& files, int64_t label) {
+  const auto limit = static_cast<size_t>(config.limit > 0 ? config.limit : INT64_MAX);
+  auto add_files = [&](const std::vector<fs::path>& files, int64_t label) {
     for (const auto& f : files) {
-      if (static_cast<int64_t>(labels.size()) >= limit) return;
-      append_image(f, size, channels, background, pixels);
-      labels.push_back(label);
+      if (listing.files.size() >= limit) return;
+      listing.files.push_back(f.string());
+      listing.labels.push_back(label);
     }
   };
   if (class_dirs.empty()) {
-    load_files(loose, 0);
+    add_files(loose, 0);
   } else {
     for (size_t c = 0; c < class_dirs.size(); ++c) {
-      data.classes.push_back(class_dirs[c].filename().string());
-      load_files(sorted_entries(class_dirs[c], false), static_cast<int64_t>(c));
+      listing.classes.push_back(class_dirs[c].filename().string());
+      add_files(sorted_entries(class_dirs[c], false), static_cast<int64_t>(c));
     }
   }
-  if (labels.empty())
+  if (listing.files.empty())
     throw RuntimeError("no images found in '" + abbreviate(root.string()) +
                        "' (looked for .png, .jpg, .jpeg, .bmp, directly or one subfolder per class)");
-  const auto n = static_cast<int64_t>(labels.size());
-  data.images = torch::from_blob(pixels.data(), {n, channels, size, size}, torch::kUInt8).clone();
-  if (!data.classes.empty()) data.labels = torch::tensor(labels, torch::kInt64);
+  return listing;
+}
+
+int worker_count(int threads, int64_t jobs) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, jobs)));
+}
+
+void decode_image_folder(const ImageFolderListing& listing, int64_t begin, int64_t end, const DataConfig& config,
+                         uint8_t* out, int threads) {
+  const int size = static_cast<int>(config.image_size);
+  const int channels = static_cast<int>(config.channels);
+  const auto background = background_rgb(config);
+  const size_t image_bytes = static_cast<size_t>(size) * size * channels;
+  // Each worker takes the next file in order; every file has its place in `out`, so the bytes do not depend on
+  // which worker decodes it. After a failure no later file is started, and the first failing file is reported.
+  std::atomic<int64_t> next{begin};
+  std::atomic<int64_t> first_failed{end};
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(end - begin));
+  auto work = [&] {
+    for (int64_t i = next++; i < end && i < first_failed.load(); i = next++) {
+      try {
+        decode_into(listing.files[static_cast<size_t>(i)], size, channels, background,
+                    out + static_cast<size_t>(i - begin) * image_bytes);
+      } catch (...) {
+        errors[static_cast<size_t>(i - begin)] = std::current_exception();
+        for (int64_t f = first_failed.load(); i < f && !first_failed.compare_exchange_weak(f, i);) {
+        }
+      }
+    }
+  };
+  const int workers = worker_count(threads, end - begin);
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (first_failed.load() < end) std::rethrow_exception(errors[static_cast<size_t>(first_failed.load() - begin)]);
+}
+
+Dataset load_image_folder(const DataConfig& config, int threads) {
+  const ImageFolderListing listing = list_image_folder(config);
+  const auto n = static_cast<int64_t>(listing.files.size());
+  Dataset data;
+  data.source = "image folder " + listing.root;
+  data.classes = listing.classes;
+  data.images = torch::empty({n, config.channels, config.image_size, config.image_size}, torch::kUInt8);
+  decode_image_folder(listing, 0, n, config, data.images.data_ptr<uint8_t>(), threads);
+  if (!data.classes.empty()) data.labels = torch::tensor(listing.labels, torch::kInt64);
   return data;
 }
 

@@ -175,6 +175,7 @@ std::string metric_group(const std::string& key) {
   if (key.rfind("grad_norm", 0) == 0) return "Gradient norms";
   if (key.rfind("diversity", 0) == 0) return "Diversity";
   if (key == "images_per_s") return "Speed";
+  if (key == "data_wait_ms") return "Data loading (ms waited per log interval)";
   if (key == "fd") return "Fréchet distance (eval)";
   if (key == "kid") return "KID (eval)";
   if (key == "precision" || key == "recall") return "Precision and recall (eval)";

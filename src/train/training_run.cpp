@@ -265,7 +265,7 @@ std::string TrainingRun::checkpoint_bytes() {
   return checkpoint.bytes();
 }
 
-Json TrainingRun::step_record(const StepStats& s, double images_per_s) const {
+Json TrainingRun::step_record(const StepStats& s, double images_per_s, double data_wait_ms) const {
   const Loss& loss = trainer_->loss();
   Json record = {{"step", step()},
                  {"epoch", rounded(epoch(), 3)},
@@ -290,6 +290,7 @@ Json TrainingRun::step_record(const StepStats& s, double images_per_s) const {
   record["grad_norm_d"] = scalar(s.grad_norm_d);
   record["grad_norm_g"] = scalar(s.grad_norm_g);
   record["images_per_s"] = rounded(images_per_s, 1);
+  record["data_wait_ms"] = rounded(data_wait_ms, 1);
   return record;
 }
 
@@ -308,9 +309,12 @@ void TrainingRun::run() {
     for (auto& o : observers_) o->on_start(*this);
     auto interval_start = Clock::now();
     int64_t interval_images = 0;
+    Clock::duration interval_data_wait{};  // the time the loop waited for batches
     std::vector<Batch> reals(static_cast<size_t>(config_.loss.n_critic));
     while (step() < t.steps) {
+      const auto data_start = Clock::now();
       for (auto& r : reals) r = stream_->next();
+      interval_data_wait += Clock::now() - data_start;
       const StepStats stats = trainer_->train_step(reals);
       set_fault_step(step());
       interval_images += static_cast<int64_t>(reals.size()) * t.batch_size;
@@ -327,12 +331,14 @@ void TrainingRun::run() {
         const double seconds = std::chrono::duration<double>(Clock::now() - interval_start).count();
         check_finite();
         const torch::Tensor grid = points.sample ? trainer_->sample_images() : torch::Tensor();
-        Json record = step_record(stats, interval_images / std::max(seconds, 1e-9));
+        Json record = step_record(stats, interval_images / std::max(seconds, 1e-9),
+                                  std::chrono::duration<double, std::milli>(interval_data_wait).count());
         for (auto& o : observers_) o->on_log(*this, record, grid);
         if (points.sample)
           for (auto& o : observers_) o->on_sample(*this, grid);
         interval_start = Clock::now();
         interval_images = 0;
+        interval_data_wait = {};
       }
       if (points.evaluate && !stop_requested_) {
         check_finite();  // never evaluate (or keep as best) a diverged state
