@@ -81,6 +81,19 @@ TEST(PreparedTest, APreparedFolderOrIdxSplitHoldsTheBytesOfTheLoader) {
   }
 }
 
+TEST(PreparedTest, TheCacheKnowsTheFolderFingerprintWithoutReadingItAgain) {
+  const TempDir root("prepared-fingerprint");
+  write_image_folder(root.path + "/folder", {"cat", "dog"}, 3, 16, 3);
+  DataConfig config = in_memory(root.path + "/folder", 16, 3);
+  const std::string expected = data_fingerprint(config);
+  EXPECT_EQ(expected.rfind("files:6:", 0), 0u) << expected;
+  config.cache = root.path + "/cache";
+  EXPECT_EQ(load_dataset(config).fingerprint, expected);  // prepared
+  EXPECT_EQ(load_dataset(config).fingerprint, expected);  // mapped
+  config.path += "/";
+  EXPECT_EQ(data_fingerprint(config), expected) << "a trailing slash names the same folder";
+}
+
 TEST(PreparedTest, OneAndTwoThreadsWriteByteIdenticalFiles) {
   const TempDir root("prepared-threads");
   write_image_folder(root.path + "/folder", {"a", "b"}, 12, 24, 3);

@@ -21,6 +21,7 @@ struct Dataset {
   torch::Tensor labels;              ///< int64 [N]; undefined when the data has no labels
   std::vector<std::string> classes;  ///< class names (folder names, or "0".."9" for IDX); empty if unlabelled
   std::string source;                ///< what was read, for messages
+  std::string fingerprint;  ///< data_fingerprint() of what was read, where the loader had it at no cost ("" otherwise)
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };

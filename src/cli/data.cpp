@@ -100,7 +100,7 @@ int run_bench(DataFlags f) {
   const double load_s = since(t0);
   const double rss_loaded = rss_anon_mb();
   t0 = Clock::now();
-  const std::string fingerprint = data_fingerprint(f.data);
+  const std::string fingerprint = data.fingerprint.empty() ? data_fingerprint(f.data) : data.fingerprint;
   const double fingerprint_s = since(t0);
   t0 = Clock::now();
   DataStream stream(data, f.batch, /*seed=*/0, f.hflip, torch::kCPU);

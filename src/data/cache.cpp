@@ -40,19 +40,27 @@ std::string cache_key(const DataConfig& config) {
   return buf;
 }
 
-// Every image of the folder with its size and modification time, one per line: what the cache was prepared from.
-std::string folder_state(const DataConfig& config) {
+// What the cache was prepared from: every image of the folder with its size and modification time, one per
+// line; and, from the same listing, the folder's fingerprint.
+struct FolderState {
+  std::string text;
+  std::string fingerprint;
+};
+
+FolderState folder_state(const DataConfig& config) {
   DataConfig all = config;
   all.limit = 0;  // a change anywhere in the folder (its classes, its fingerprint) counts
   std::ostringstream out;
+  std::vector<std::pair<std::string, uint64_t>> names_and_sizes;
   for (const auto& f : list_image_folder(all).files) {
     struct stat st {};
     if (::stat(f.c_str(), &st) != 0)
       throw RuntimeError("cannot read image '" + abbreviate(f) + "': " + std::strerror(errno));
-    out << fs::path(f).lexically_relative(config.path).generic_string() << '\t' << st.st_size << '\t'
-        << st.st_mtim.tv_sec << '.' << st.st_mtim.tv_nsec << '\n';
+    names_and_sizes.emplace_back(relative_name(f, config.path), static_cast<uint64_t>(st.st_size));
+    out << names_and_sizes.back().first << '\t' << st.st_size << '\t' << st.st_mtim.tv_sec << '.' << st.st_mtim.tv_nsec
+        << '\n';
   }
-  return out.str();
+  return {out.str(), image_folder_fingerprint(names_and_sizes)};
 }
 
 std::string state_hash(const std::string& state) {
@@ -144,7 +152,8 @@ std::string cache_folder(const DataConfig& config) {
 Dataset load_through_cache(const DataConfig& config, const std::string& folder) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  const std::string state = folder_state(config);
+  const FolderState folder_now = folder_state(config);
+  const std::string& state = folder_now.text;
   const double listed_s = std::chrono::duration<double>(Clock::now() - start).count();
   const std::string key = cache_key(config);
   const fs::path dir(folder);
@@ -176,6 +185,7 @@ Dataset load_through_cache(const DataConfig& config, const std::string& folder) 
         spdlog::info("using cache {} for {} ({} images; folder listed in {:.2f}s, mapped in {:.3f}s)", file,
                      config.path, info.count, listed_s, std::chrono::duration<double>(Clock::now() - mapping).count());
         data.source = "image folder " + config.path;
+        data.fingerprint = folder_now.fingerprint;
         return data;
       }
       std::string before;
@@ -204,6 +214,7 @@ Dataset load_through_cache(const DataConfig& config, const std::string& folder) 
   }
   Dataset data = open_prepared(mapped);
   data.source = "image folder " + config.path;
+  data.fingerprint = folder_now.fingerprint;
   return data;
 }
 

@@ -7,6 +7,7 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/prepared.hpp"
+#include "image_folder.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,15 +39,25 @@ std::string data_fingerprint(const DataConfig& config) {
     return hex(crc, files.size(), "idx");
   }
   // Image folders: relative names and sizes (reading every image again would cost as much as decoding).
-  const std::vector<std::string> files = list_image_files(config.path);
-  for (const auto& f : files) {
+  std::vector<std::pair<std::string, uint64_t>> names_and_sizes;
+  for (const auto& f : list_image_files(config.path)) {
     std::error_code ec;
     const auto size = fs::file_size(f, ec);
-    const std::string entry = fs::relative(f, config.path).generic_string() + "\n" + std::to_string(ec ? 0 : size) +
-                              "\n";
-    crc = crc_update(crc, entry);
+    names_and_sizes.emplace_back(relative_name(f, config.path), ec ? 0 : size);
   }
-  return hex(crc, files.size(), "files");
+  return image_folder_fingerprint(names_and_sizes);
+}
+
+std::string relative_name(const std::string& file, const std::string& root) {
+  fs::path base(root);
+  if (!base.has_filename()) base = base.parent_path();  // "data/" lists "data/cat/x.png"
+  return fs::path(file).lexically_relative(base).generic_string();
+}
+
+std::string image_folder_fingerprint(const std::vector<std::pair<std::string, uint64_t>>& names_and_sizes) {
+  uint32_t crc = 0;
+  for (const auto& [name, size] : names_and_sizes) crc = crc_update(crc, name + "\n" + std::to_string(size) + "\n");
+  return hex(crc, names_and_sizes.size(), "files");
 }
 
 }  // namespace ganpp

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ganpp/config.hpp"
@@ -32,6 +33,12 @@ void decode_image_folder(const ImageFolderListing& listing, int64_t begin, int64
 
 /// The whole folder decoded into memory with `threads` threads (0: all cores).
 Dataset load_image_folder(const DataConfig& config, int threads);
+
+/// `file`'s name relative to the folder `root` it was listed in, with '/' separators ("cat/x.png").
+std::string relative_name(const std::string& file, const std::string& root);
+
+/// The fingerprint of an image folder (see data_fingerprint) from its images' relative names and sizes.
+std::string image_folder_fingerprint(const std::vector<std::pair<std::string, uint64_t>>& names_and_sizes);
 
 /// Threads to use for `threads` (0: all cores) and `jobs` independent jobs.
 int worker_count(int threads, int64_t jobs);

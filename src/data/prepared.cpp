@@ -288,6 +288,7 @@ Dataset open_prepared(const DataConfig& config) {
   auto keep = [mapping](void*) {};  // the tensors hold the mapping
   Dataset data;
   data.source = "prepared dataset " + config.path;
+  data.fingerprint = info.fingerprint;
   data.classes = info.classes;
   data.images = torch::from_blob(base, {info.count, info.channels, info.size, info.size}, keep, torch::kUInt8);
   if (info.labelled) data.labels = torch::from_blob(base + info.labels_offset, {info.count}, keep, torch::kInt64);
