@@ -10,6 +10,7 @@
 #include "ganpp/config.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/rng.hpp"
 #include "helpers.hpp"
 
 #include <stb_image_write.h>
@@ -438,6 +439,24 @@ TEST_F(DataStreamTest, SameSeedSameOrderOtherSeedOtherOrder) {
   // Each epoch is shuffled afresh.
   EXPECT_NE(std::vector<int64_t>(order_a.begin(), order_a.begin() + 12),
             std::vector<int64_t>(order_a.begin() + 12, order_a.end()));
+}
+
+// Flips: each image of a batch is its unflipped self or its mirror image, as torch::rand({B}) < 0.5 drawn from
+// LibTorch's default generator at next() says (the draws of runs started before the background gathering).
+TEST_F(DataStreamTest, FlipsMirrorTheImagesThatTheDefaultGeneratorPicks) {
+  Dataset d;
+  d.images = torch::randint(0, 256, {24, 3, 5, 7}, make_generator(3, 0)).to(torch::kUInt8);
+  DataStream plain(d, 8, /*seed=*/4, /*hflip=*/false, torch::kCPU);
+  DataStream flipped(d, 8, /*seed=*/4, /*hflip=*/true, torch::kCPU);
+  for (int k = 0; k < 4; ++k) {  // over an epoch boundary
+    const torch::Tensor unflipped = plain.next().images;
+    torch::manual_seed(100 + k);
+    const torch::Tensor got = flipped.next().images;
+    torch::manual_seed(100 + k);
+    const torch::Tensor flip = (torch::rand({8}) < 0.5).view({-1, 1, 1, 1});
+    EXPECT_TRUE(torch::equal(got, torch::where(flip, unflipped.flip({3}), unflipped))) << "batch " << k;
+    EXPECT_GT(flip.sum().item<int64_t>(), 0);
+  }
 }
 
 TEST_F(DataStreamTest, SeekResumesTheSameSequence) {

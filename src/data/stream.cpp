@@ -1,5 +1,6 @@
 // The resumable shuffled stream of training batches (see data.hpp), with a background thread that gathers the
 // next batches from host memory while the current step runs.
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -151,6 +152,8 @@ void DataStream::gather_ahead() {
 
 Batch DataStream::next() {
   torch::Tensor images, labels;
+  // Drawn on the CPU whatever the device, so that the flips do not depend on where training runs.
+  auto draw_flips = [&] { return torch::rand({batch_size_}) < 0.5; };
   if (gatherer_) {
     gather_ahead();  // from pos_ when nothing is gathered ahead
     const std::shared_ptr<Gathering> g = ahead_.front();
@@ -158,6 +161,17 @@ Batch DataStream::next() {
     pos_ = following(pos_, batches_per_epoch_);
     gatherer_->wait(*g);
     gather_ahead();  // the thread gathers the next batches while this one is used
+    if (hflip_) {
+      // In place on the gathered batch: each flipped image's rows reversed (what torch's flip({3}) gives).
+      const torch::Tensor flip = draw_flips();
+      const bool* flipped = flip.data_ptr<bool>();
+      const int64_t width = g->images.size(3), rows = g->images[0].numel() / width;
+      auto* pixels = static_cast<uint8_t*>(g->images.data_ptr());
+      for (int64_t i = 0; i < batch_size_; ++i)
+        if (flipped[i])
+          for (int64_t r = 0; r < rows; ++r)
+            std::reverse(pixels + (i * rows + r) * width, pixels + (i * rows + r + 1) * width);
+    }
     images = g->images.to(device_, /*non_blocking=*/true);
     if (g->labels.defined()) labels = g->labels.to(device_, /*non_blocking=*/true);
   } else {
@@ -165,11 +179,10 @@ Batch DataStream::next() {
     const torch::Tensor idx = rows(pos_).to(images_.device(), /*non_blocking=*/true);
     images = images_.index_select(0, idx);
     if (labels_.defined()) labels = labels_.index_select(0, idx);
-  }
-  if (hflip_) {
-    // Drawn on the CPU whatever the device, so that the flips do not depend on where training runs.
-    const torch::Tensor flip = (torch::rand({batch_size_}) < 0.5).view({-1, 1, 1, 1});
-    images = torch::where(flip.to(images.device(), /*non_blocking=*/true), images.flip({3}), images);
+    if (hflip_) {
+      const torch::Tensor flip = draw_flips().view({-1, 1, 1, 1});
+      images = torch::where(flip.to(images.device(), /*non_blocking=*/true), images.flip({3}), images);
+    }
   }
   Batch batch;
   batch.images = pixels_to_signed_range(images);
