@@ -11,12 +11,15 @@ namespace {
 
 constexpr uint64_t kFloorTestStream = 0x464C5254ULL;
 
-Dataset load_reference(const std::string& path, DataSplit split, int64_t size, int64_t channels) {
+// `cache`: data.cache for an image folder ("off" for folders of samples, read once: they would only fill the cache).
+Dataset load_reference(const std::string& path, DataSplit split, int64_t size, int64_t channels,
+                       const std::string& cache = "auto") {
   DataConfig data;
   data.path = path;
   data.split = split;
   data.image_size = size;
   data.channels = channels;
+  data.cache = cache;
   return load_dataset(data);
 }
 
@@ -99,7 +102,7 @@ EvalResult evaluate(const EvalRequest& r, torch::Device device) {
     probe_image_folder(r.images, size, channels);
     if (net.channels != 0) channels = net.channels;  // stb converts RGB to gray and gray to RGB on load
     check_feature_input(net, size, channels, "the images in '" + r.images + "'");
-    const Dataset images = load_reference(r.images, DataSplit::train, size, channels);
+    const Dataset images = load_reference(r.images, DataSplit::train, size, channels, /*cache=*/"off");
     fake = random_subset(images.images, r.n, r.seed);
     out.subject = std::to_string(fake.size(0)) + " images of " + r.images;
     const Dataset data = load_reference(r.reference, r.reference_split, size, channels);
