@@ -323,6 +323,17 @@ TEST(ConfigTest, LoadConfigAppliesOverridesAndValidates) {
   EXPECT_THROW(load_config(path, {"train.sample_nrow=100"}), UsageError);
 }
 
+// A string that is not UTF-8 (a --set value taken as text, e.g. a folder name in another encoding) cannot be
+// stored in config.json: a config error naming the key, found by fuzzing.
+TEST(ConfigTest, StringsMustBeUtf8) {
+  const std::string message = error_of<UsageError>([] {
+    load_config("", {"data.path=/data/caf\xe9", "train.steps=3"});
+  });
+  EXPECT_TRUE(contains(message, "config key 'data.path'")) << message;
+  EXPECT_TRUE(contains(message, "is not valid UTF-8")) << message;
+  EXPECT_EQ(load_config("", {"data.path=/data/caf\xc3\xa9"}).data.path, "/data/caf\xc3\xa9");
+}
+
 TEST(ConfigTest, ResumableKeys) {
   for (const char* key : {"train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
                           "train.keep_checkpoints", "train.eval_every", "train.cuda_graph",

@@ -84,6 +84,13 @@ class ObjectReader {
     if (!v->is_string()) throw bad(key, "a string", *v);
     field = v->get<std::string>();
     if (field.empty() && !allow_empty) throw UsageError("config key '" + full(key) + "' must not be empty");
+    // config.json and checkpoints store the config as JSON, which holds UTF-8 text only.
+    try {
+      (void)Json(field).dump();
+    } catch (const nlohmann::json::type_error&) {
+      throw UsageError("config key '" + full(key) + "' = " + shown(*v) +
+                       " is not valid UTF-8; config values are UTF-8 text (rename the file or folder it names)");
+    }
   }
 
   // A comma-separated subset of DiffAugment's transforms, e.g. "color,translation".
