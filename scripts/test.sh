@@ -17,7 +17,7 @@ if [[ ${1:-} == --sanitize ]]; then
   export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/scripts/sanitize.supp:print_suppressions=0}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   exec ctest --test-dir build-sanitize --output-on-failure -j 2 --timeout 1200 \
-    -R '^(Config|Data|Prepared|Image|Checkpoint|Resume|Cli|Inputs|Reliability|Export|Gif|Probe|Pixels|Subset)' "$@"
+    -R '^(Config|Data|Prepared|Archive|Image|Checkpoint|Resume|Cli|Inputs|Reliability|Export|Gif|Probe|Pixels|Subset)' "$@"
 fi
 scripts/build.sh build
 exec ctest --test-dir build --output-on-failure -j 2 "$@"

@@ -323,7 +323,7 @@ TEST_F(DataTest, PathThatIsAFileIsAnError) {
   const std::string& dir = tmp.path;
   test::write_bytes(dir + "/f.txt", "x");
   const std::string msg = error_of<RuntimeError>([&] { load_dataset(data_config(dir + "/f.txt")); });
-  EXPECT_TRUE(contains(msg, "neither a folder nor a prepared dataset")) << msg;
+  EXPECT_TRUE(contains(msg, "is neither a folder nor a dataset file ganpp reads")) << msg;
 }
 
 TEST_F(DataTest, MixedLooseImagesAndClassFoldersIsAnError) {

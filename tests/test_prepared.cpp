@@ -174,7 +174,7 @@ TEST(PreparedTest, DamagedTruncatedAndNewerFilesAreClearErrors) {
   write_bytes(root.path + "/other.bin", "GANPPCKP and more");
   mapped.path = root.path + "/other.bin";
   message = error_of<RuntimeError>([&] { load_dataset(mapped); });
-  EXPECT_TRUE(contains(message, "neither a folder nor a prepared dataset")) << message;
+  EXPECT_TRUE(contains(message, "is neither a folder nor a dataset file ganpp reads")) << message;
 }
 
 TEST(PreparedTest, TrainingBatchesComeFromTheMappedFileNotFromACopy) {
@@ -267,7 +267,7 @@ TEST(PreparedTest, TheCacheIsUsedWhileTheFolderIsUnchangedAndRebuiltWhenItChange
   // Listed, then cleared.
   r = run_ganpp({"data", "cache", "--dir", cache});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_TRUE(contains(r.out, "1 prepared folder(s)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "1 prepared dataset(s)")) << r.out;
   EXPECT_TRUE(contains(r.out, "8 images 16x16x3, 2 classes")) << r.out;
   r = run_ganpp({"data", "cache", "--dir", cache, "--clear"});
   ASSERT_EQ(r.code, 0) << r.err;

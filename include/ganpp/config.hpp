@@ -63,17 +63,20 @@ std::optional<E> parse_choice(const std::string& text) {
 
 /// Where the training images come from and how they are shaped.
 struct DataConfig {
-  std::string path = "/usr/share/datasets/fashion-mnist";  ///< IDX folder, image folder or prepared file
+  std::string path = "/usr/share/datasets/fashion-mnist";  ///< IDX folder, image folder, .zip, .npy, .npz or
+                                                           ///< prepared file
   DataSplit split = DataSplit::train;                      ///< IDX folders: "train" or "test" files
   int64_t limit = 0;                                       ///< use only the first N images (0 = all)
   int64_t image_size = 28;                                 ///< training resolution in pixels (square)
   int64_t channels = 1;                                    ///< 1 (grayscale) or 3 (RGB)
-  bool hflip = false;                ///< random horizontal flip of each training image (image folders)
-  std::string background = "white";  ///< image folders: colour that transparent pixels are composited onto:
+  bool hflip = false;                                      ///< random horizontal flip of each training image
+  std::string background = "white";  ///< images with alpha: colour that transparent pixels are composited onto:
                                      ///< "white", "black" or "#rrggbb"; "none" drops the alpha channel
-  std::string cache = "auto";        ///< image folders: "auto" (prepared once into $XDG_CACHE_HOME/ganpp, else
-                                     ///< ~/.cache/ganpp, and memory-mapped), "off" (decoded into memory at every
-                                     ///< start), or the folder to keep the prepared files in
+  std::string cache = "auto";        ///< image folders, .zip, .npy, .npz: "auto" (prepared once into
+                                     ///< $XDG_CACHE_HOME/ganpp, else ~/.cache/ganpp, and memory-mapped), "off"
+                                     ///< (decoded into memory at every start), or the folder to keep them in
+  std::string layout = "auto";       ///< .npy/.npz images of 4 dimensions: "nhwc", "nchw", or "auto" (whichever
+                                     ///< the shape allows: [N, H, W, C] or [N, C, H, W] with C of 1 to 4)
 };
 
 /// Generator widths and variants. `ngf`, `mults` and `upsample` are used by conv architectures, `hidden` by `mlp`.

@@ -1,6 +1,7 @@
-// Training data: IDX files (MNIST layout, gzipped or not), image folders (a subfolder per class) and prepared
-// files (prepared.hpp; image folders are prepared into a cache, data_cache.hpp), as uint8 in memory or
-// memory-mapped, and a resumable shuffled stream of batches scaled to [-1, 1].
+// Training data: IDX files (MNIST layout, gzipped or not), image folders (a subfolder per class), .zip archives
+// of images (stylegan2-ada's dataset format, or a zipped image folder), .npy/.npz uint8 arrays, and prepared
+// files (prepared.hpp; the others but IDX are prepared into a cache, data_cache.hpp), as uint8 in memory or
+// memory-mapped; and a resumable shuffled stream of batches scaled to [-1, 1].
 #pragma once
 
 #include <cstdint>
@@ -21,20 +22,23 @@ struct Dataset {
   torch::Tensor labels;              ///< int64 [N]; undefined when the data has no labels
   std::vector<std::string> classes;  ///< class names (folder names, or "0".."9" for IDX); empty if unlabelled
   std::string source;                ///< what was read, for messages
-  std::string fingerprint;  ///< data_fingerprint() of what was read, where the loader had it at no cost ("" otherwise)
+  std::string fingerprint;           ///< data_fingerprint() of what was read
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
 
-/// Loads `config.path` (IDX folder, image folder or prepared file), resized to image_size and converted to
-/// `channels`. An image folder goes through the cache of data.cache (decoded in memory when it is "off").
-/// Throws RuntimeError naming the file for missing, empty, unreadable or corrupt data.
+/// Loads `config.path` (IDX folder, image folder, .zip, .npy, .npz or prepared file), resized to image_size and
+/// converted to `channels`. All but IDX folders and prepared files go through the cache of data.cache (decoded
+/// in memory when it is "off"). Throws RuntimeError naming the file for missing, empty, unreadable or corrupt
+/// data.
 Dataset load_dataset(const DataConfig& config);
 
 /// A fingerprint of the data at `config.path` that tells whether it changed since a run started, cheap and the
-/// same after a copy to another machine: a CRC-32 of the IDX files' bytes for an IDX folder; of the image
-/// files' relative names and sizes for an image folder; for a prepared file, the fingerprint of the data it was
-/// prepared from (so a run may switch between a folder and its prepared file). RuntimeError when it cannot be read.
+/// same after a copy to another machine: a CRC-32 of the IDX files' bytes for an IDX folder; of the images'
+/// relative names and sizes for an image folder or a .zip (the same for a folder and a zip of it); of the file's
+/// name and size for a .npy, of its arrays' names, sizes and CRC-32s for a .npz; for a prepared file, the
+/// fingerprint of the data it was prepared from (so a run may switch between a source and its prepared file).
+/// RuntimeError when it cannot be read.
 std::string data_fingerprint(const DataConfig& config);
 
 /// Whether `path` is an IDX folder holding the images of `split` ("train" or "test").

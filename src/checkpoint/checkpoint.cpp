@@ -27,14 +27,12 @@ constexpr uint32_t kFrameVersion = 1;
 constexpr size_t kFrameHeaderSize = 24;
 
 void put_le(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+  char le[8];
+  store_le(le, v, bytes);
+  out.append(le, static_cast<size_t>(bytes));
 }
 
-uint64_t get_le(std::string_view in, size_t at, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= uint64_t(static_cast<uint8_t>(in[at + i])) << (8 * i);
-  return v;
-}
+uint64_t get_le(std::string_view in, size_t at, int bytes) { return load_le(in.data() + at, bytes); }
 
 std::string seal(const std::string& archive) {
   std::string out(kFrameMagic);

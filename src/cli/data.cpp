@@ -1,5 +1,5 @@
-// `ganpp data`: prepare an image folder or IDX split into one memory-mappable file, verify such a file, list or
-// clear the cache of prepared image folders, and time the batch loader alone.
+// `ganpp data`: prepare an image folder, .zip, .npy, .npz or IDX split into one memory-mappable file, verify such
+// a file, list or clear the cache of prepared datasets, and time the batch loader alone.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -56,6 +56,7 @@ std::string shape(const PreparedInfo& info) {
 // ./<source name>[-<split>]-<size>x<size>x<channels>.ganppdata
 std::string default_out(const DataConfig& data) {
   std::string name = fs::absolute(data.path).lexically_normal().filename().string();
+  if (!fs::is_directory(data.path)) name = fs::path(name).stem().string();  // faces.zip -> faces
   if (name.empty()) name = fs::absolute(data.path).lexically_normal().parent_path().filename().string();
   if (has_idx_split(data.path, data.split)) name += "-" + spelling(data.split);
   const std::string s = std::to_string(data.image_size);
@@ -100,7 +101,7 @@ int run_bench(DataFlags f) {
   const double load_s = since(t0);
   const double rss_loaded = rss_anon_mb();
   t0 = Clock::now();
-  const std::string fingerprint = data.fingerprint.empty() ? data_fingerprint(f.data) : data.fingerprint;
+  const std::string fingerprint = data_fingerprint(f.data);
   const double fingerprint_s = since(t0);
   t0 = Clock::now();
   DataStream stream(data, f.batch, /*seed=*/0, f.hflip, torch::kCPU);
@@ -145,7 +146,7 @@ int run_cache(const DataFlags& f) {
     std::cout << e.file << "  " << megabytes(e.bytes) << "  "
               << (e.problem.empty() ? e.info.source + ": " + shape(e.info) : "unreadable: " + e.problem) << "\n";
   }
-  std::cout << entries.size() << " prepared folder(s) in " << dir << ", " << megabytes(total)
+  std::cout << entries.size() << " prepared dataset(s) in " << dir << ", " << megabytes(total)
             << " (ganpp data cache --clear removes them)\n";
   return 0;
 }
@@ -158,8 +159,9 @@ Command add_data(CLI::App& app) {
   cmd->require_subcommand(1);
 
   CLI::App* prepare = cmd->add_subcommand(
-      "prepare", "decode an image folder or IDX split once (all cores) into one file that training memory-maps");
-  prepare->add_option("--data", flags->data.path, "image folder or IDX folder")->required();
+      "prepare", "decode an image folder, .zip, .npy, .npz or IDX split once (all cores) into one file that training "
+                 "memory-maps");
+  prepare->add_option("--data", flags->data.path, "image folder, .zip of images, .npy, .npz or IDX folder")->required();
   prepare->add_option("--image-size", flags->data.image_size, "side of the square images")
       ->required()
       ->check(CLI::Range(4, 1024));
@@ -170,6 +172,9 @@ Command add_data(CLI::App& app) {
   prepare
       ->add_option("--background", flags->data.background,
                    "colour that transparent pixels are composited onto: white, black, #rrggbb or none")
+      ->capture_default_str();
+  prepare->add_option("--layout", flags->data.layout, ".npy/.npz images: nhwc, nchw or auto (from the shape)")
+      ->check(CLI::IsMember({"auto", "nhwc", "nchw"}))
       ->capture_default_str();
   prepare->add_option("--limit", flags->data.limit, "only the first N images (0 = all)")
       ->check(CLI::NonNegativeNumber)
@@ -183,13 +188,14 @@ Command add_data(CLI::App& app) {
   CLI::App* verify = cmd->add_subcommand("verify", "check every chunk of a prepared file against its checksum");
   verify->add_option("file", flags->file, "prepared dataset (.ganppdata)")->required();
 
-  CLI::App* cache = cmd->add_subcommand("cache", "list the cache of prepared image folders, or clear it");
+  CLI::App* cache = cmd->add_subcommand("cache", "list the cache of prepared datasets, or clear it");
   cache->add_option("--dir", flags->cache_dir, "cache folder (default: $XDG_CACHE_HOME/ganpp, else ~/.cache/ganpp)");
   cache->add_flag("--clear", flags->clear, "remove every prepared file that no ganpp is preparing");
 
   CLI::App* bench = cmd->add_subcommand(
       "bench", "time the batch loader alone (load, then gather, flip and scale batches on the CPU) and its memory");
-  bench->add_option("--data", flags->data.path, "prepared file, image folder or IDX folder")->required();
+  bench->add_option("--data", flags->data.path, "prepared file, image folder, .zip, .npy, .npz or IDX folder")
+      ->required();
   bench
       ->add_option("--image-size", flags->data.image_size,
                    "folders: side of the square images (a prepared "
@@ -199,8 +205,10 @@ Command add_data(CLI::App& app) {
   bench->add_option("--batch", flags->batch, "images per batch")->check(CLI::PositiveNumber)->capture_default_str();
   bench->add_option("--batches", flags->batches, "batches to time")->check(CLI::PositiveNumber)->capture_default_str();
   bench->add_flag("--hflip", flags->hflip, "flip each image with probability 1/2, as data.hflip does");
-  bench->add_option("--cache", flags->data.cache, "image folders: data.cache (auto, off or a folder)")
+  bench->add_option("--layout", flags->data.layout, ".npy/.npz images: nhwc, nchw or auto")
+      ->check(CLI::IsMember({"auto", "nhwc", "nchw"}))
       ->capture_default_str();
+  bench->add_option("--cache", flags->data.cache, "data.cache (auto, off or a folder)")->capture_default_str();
 
   return {cmd, [flags, prepare, verify, bench] {
             if (prepare->parsed()) return run_prepare(*flags);

@@ -226,6 +226,7 @@ void read_data(ObjectReader& r, DataConfig& d) {
   r.boolean("hflip", d.hflip);
   r.string("background", d.background);
   r.string("cache", d.cache);
+  r.string("layout", d.layout);
 }
 
 Json data_to_json(const DataConfig& d) {
@@ -236,12 +237,16 @@ Json data_to_json(const DataConfig& d) {
               {"channels", d.channels},
               {"hflip", d.hflip},
               {"background", d.background},
-              {"cache", d.cache}};
+              {"cache", d.cache},
+              {"layout", d.layout}};
 }
 
 void validate_data(const DataConfig& d) {
   if (d.channels != 1 && d.channels != 3)
     throw UsageError("config key 'data.channels' = " + std::to_string(d.channels) + " is not valid; choose 1 or 3");
+  if (d.layout != "auto" && d.layout != "nhwc" && d.layout != "nchw")
+    throw UsageError("config key 'data.layout' = \"" + abbreviate(d.layout) +
+                     "\" is not valid; choose \"auto\", \"nhwc\" or \"nchw\"");
   background_rgb(d);
 }
 

@@ -1,4 +1,4 @@
-// The cache of prepared image folders (see data_cache.hpp).
+// The cache of prepared sources (see data_cache.hpp).
 #include "ganpp/data_cache.hpp"
 
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "image_folder.hpp"
+#include "source.hpp"
 
 #include "ganpp/checksum.hpp"
 #include "ganpp/errors.hpp"
@@ -32,35 +32,13 @@ namespace {
 std::string cache_key(const DataConfig& config) {
   const std::string text = fs::absolute(config.path).lexically_normal().string() + "\n" +
                            std::to_string(config.image_size) + "\n" + std::to_string(config.channels) + "\n" +
-                           config.background + "\n" + std::to_string(config.limit);
+                           config.background + "\n" + std::to_string(config.limit) +
+                           (config.layout == "auto" ? "" : "\n" + config.layout);
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
-}
-
-// What the cache was prepared from: every image of the folder with its size and modification time, one per
-// line; and, from the same listing, the folder's fingerprint.
-struct FolderState {
-  std::string text;
-  std::string fingerprint;
-};
-
-FolderState folder_state(const DataConfig& config) {
-  DataConfig all = config;
-  all.limit = 0;  // a change anywhere in the folder (its classes, its fingerprint) counts
-  std::ostringstream out;
-  std::vector<std::pair<std::string, uint64_t>> names_and_sizes;
-  for (const auto& f : list_image_folder(all).files) {
-    struct stat st {};
-    if (::stat(f.c_str(), &st) != 0)
-      throw RuntimeError("cannot read image '" + abbreviate(f) + "': " + std::strerror(errno));
-    names_and_sizes.emplace_back(relative_name(f, config.path), static_cast<uint64_t>(st.st_size));
-    out << names_and_sizes.back().first << '\t' << st.st_size << '\t' << st.st_mtim.tv_sec << '.' << st.st_mtim.tv_nsec
-        << '\n';
-  }
-  return {out.str(), image_folder_fingerprint(names_and_sizes)};
 }
 
 std::string state_hash(const std::string& state) {
@@ -152,9 +130,14 @@ std::string cache_folder(const DataConfig& config) {
 Dataset load_through_cache(const DataConfig& config, const std::string& folder) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  const FolderState folder_now = folder_state(config);
-  const std::string& state = folder_now.text;
+  const ImageSource source = open_source(config);
   const double listed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  auto in_memory = [&](const std::string& why) {
+    spdlog::warn("the data cache in {} cannot be used ({}); decoding the images in memory (data.cache=off does "
+                 "that without trying)",
+                 folder, why);
+    return decode_all(source, config, /*threads=*/0);
+  };
   const std::string key = cache_key(config);
   const fs::path dir(folder);
   std::error_code ec;
@@ -165,27 +148,26 @@ Dataset load_through_cache(const DataConfig& config, const std::string& folder) 
   try {
     lock = std::make_unique<EntryLock>((dir / (key + ".lock")).string(), /*wait=*/true);
   } catch (const RuntimeError& e) {
-    spdlog::warn("the data cache in {} cannot be used ({}); decoding the images in memory (data.cache=off does "
-                 "that without trying)",
-                 folder, e.what());
-    DataConfig in_memory = config;
-    in_memory.cache = "off";
-    return load_dataset(in_memory);
+    return in_memory(e.what());
   }
   DataConfig mapped = config;
   mapped.path = file;
   mapped.limit = 0;  // the cache holds the limited set already
+  auto open_mapped = [&] {
+    Dataset data = open_prepared(mapped);
+    data.source = source.description;
+    data.fingerprint = source.fingerprint;
+    return data;
+  };
   std::string reason = "not prepared yet";
   if (fs::exists(file)) {
     try {
       const PreparedInfo info = read_prepared_header(file);
-      if (info.source_state == state_hash(state)) {
+      if (info.source_state == state_hash(source.state)) {
         const auto mapping = Clock::now();
-        Dataset data = open_prepared(mapped);
-        spdlog::info("using cache {} for {} ({} images; folder listed in {:.2f}s, mapped in {:.3f}s)", file,
-                     config.path, info.count, listed_s, std::chrono::duration<double>(Clock::now() - mapping).count());
-        data.source = "image folder " + config.path;
-        data.fingerprint = folder_now.fingerprint;
+        Dataset data = open_mapped();
+        spdlog::info("using cache {} for {} ({} images; listed in {:.2f}s, mapped in {:.3f}s)", file, config.path,
+                     info.count, listed_s, std::chrono::duration<double>(Clock::now() - mapping).count());
         return data;
       }
       std::string before;
@@ -193,7 +175,7 @@ Dataset load_through_cache(const DataConfig& config, const std::string& folder) 
         before = read_file(list);
       } catch (const RuntimeError&) {
       }
-      reason = what_changed(before, state);
+      reason = what_changed(before, source.state);
     } catch (const RuntimeError& e) {
       reason = std::string("the cached file cannot be used: ") + e.what();
     }
@@ -201,21 +183,18 @@ Dataset load_through_cache(const DataConfig& config, const std::string& folder) 
   spdlog::info("preparing {} into the cache {} ({}); later runs map it at once", config.path, file, reason);
   remove_leftovers(dir, key);
   PrepareOptions options;
-  options.source_state = state_hash(state);
+  options.source_state = state_hash(source.state);
   try {
-    prepare_dataset(config, file, options);
-    write_file_atomic(list, state);
-  } catch (const RuntimeError& e) {
-    if (fs::exists(config.path) && std::string(e.what()).find(file) == std::string::npos) throw;  // the data's fault
-    spdlog::warn("the data cache in {} cannot be written ({}); decoding the images in memory", folder, e.what());
-    DataConfig in_memory = config;
-    in_memory.cache = "off";
-    return load_dataset(in_memory);
+    prepare_source(source, config, file, options);
+  } catch (const WriteError& e) {  // the cache's fault (a full disk), not the data's
+    return in_memory(e.what());
   }
-  Dataset data = open_prepared(mapped);
-  data.source = "image folder " + config.path;
-  data.fingerprint = folder_now.fingerprint;
-  return data;
+  try {
+    write_file_atomic(list, source.state);
+  } catch (const RuntimeError& e) {
+    spdlog::warn("{}; a later rebuild of this cache entry cannot say which files changed", e.what());
+  }
+  return open_mapped();
 }
 
 std::vector<CacheEntry> list_cache(const std::string& folder) {
@@ -253,11 +232,12 @@ uint64_t clear_cache(const std::string& folder, std::vector<std::string>& in_use
       continue;
     }
     for (const auto& f : files) {
+      // The lock file stays: a process that opened it before a removal would lock a file that no longer has
+      // a name, while a newcomer locks a new one, and both would prepare the entry at once.
       if (f.extension() == ".lock") continue;
       const auto size = fs::file_size(f, ec);
       if (fs::remove(f, ec) && !ec) freed += size;
     }
-    fs::remove(fs::path(folder) / (key + ".lock"), ec);
   }
   return freed;
 }

@@ -1,11 +1,17 @@
-// Dataset dispatch (IDX folder, image folder or prepared file), the [-1, 1] scale of pixels, and seeded subsets.
+// Dataset dispatch (an IDX folder, a prepared file, or a source decoded through the cache), IDX folders, the
+// [-1, 1] scale of pixels, and seeded subsets.
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 
-#include "image_folder.hpp"
+#include "source.hpp"
 
+#include "ganpp/checksum.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/data_cache.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/files.hpp"
 #include "ganpp/prepared.hpp"
 #include "ganpp/rng.hpp"
 
@@ -31,9 +37,30 @@ std::string find_idx(const fs::path& dir, const std::string& prefix, const std::
   return "";
 }
 
-Dataset load_idx_folder(const DataConfig& config, const std::string& images_path) {
+// A CRC-32 of every IDX file of the folder (both splits, images and labels), by name and content.
+std::string idx_fingerprint(const std::string& folder) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.is_regular_file() && e.path().filename().string().find("-ubyte") != std::string::npos)
+      files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  uint32_t crc = 0;
+  for (const auto& f : files) {
+    const std::string name = f.filename().string(), bytes = read_file(f.string());
+    crc = crc32_update(crc32_update(crc, name.data(), name.size()), bytes.data(), bytes.size());
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "idx:%zu:%08lx", files.size(), static_cast<unsigned long>(crc));
+  return buf;
+}
+
+Dataset load_idx_folder(const DataConfig& config) {
   const fs::path dir(config.path);
   const std::string prefix = idx_prefix(config.split);
+  const std::string images_path = find_idx(dir, prefix, "images");
+  if (images_path.empty())
+    throw RuntimeError("IDX folder '" + abbreviate(config.path) + "' has no " + prefix +
+                       "-images-idx3-ubyte[.gz] for data.split '" + spelling(config.split) + "'");
   std::vector<int64_t> dims;
   std::vector<uint8_t> pixels = read_idx_file(images_path, 3, dims);
   int64_t n = dims[0];
@@ -43,6 +70,7 @@ Dataset load_idx_folder(const DataConfig& config, const std::string& images_path
 
   Dataset data;
   data.source = images_path;
+  data.fingerprint = idx_fingerprint(config.path);
   const int64_t size = config.image_size, channels = config.channels;
   torch::Tensor images;
   if (h == size && w == size) {
@@ -79,33 +107,31 @@ bool has_idx_split(const std::string& path, DataSplit split) {
   return fs::is_directory(path) && !find_idx(fs::path(path), idx_prefix(split), "images").empty();
 }
 
+ImageSource open_idx(const DataConfig& config) {
+  auto data = std::make_shared<Dataset>(load_idx_folder(config));
+  ImageSource source;
+  source.kind = SourceKind::idx;
+  source.description = data->source;
+  source.count = data->size();
+  source.classes = data->classes;
+  if (data->labels.defined())
+    source.labels.assign(data->labels.data_ptr<int64_t>(), data->labels.data_ptr<int64_t>() + source.count);
+  source.fingerprint = data->fingerprint;
+  source.decode = [data](int64_t begin, int64_t end, uint8_t* out, int) {
+    const auto image_bytes = static_cast<size_t>(data->images[0].numel());
+    std::memcpy(out, data->images.data_ptr<uint8_t>() + begin * image_bytes, (end - begin) * image_bytes);
+  };
+  return source;
+}
+
 Dataset load_dataset(const DataConfig& config) {
-  const fs::path dir(config.path);
-  std::error_code ec;
-  const bool exists = fs::exists(dir, ec);
-  if (ec)
-    throw RuntimeError("data.path '" + abbreviate(config.path) + "' cannot be looked up (" + ec.message() +
-                       "); point data.path at an IDX folder or an image folder");
-  if (!exists)
-    throw RuntimeError(
-        "data.path '" + abbreviate(config.path) +
-        "' does not exist; point data.path at an IDX folder or an image folder" +
-        (config.path.rfind("/usr/share/datasets/", 0) == 0 ? " (Debian: apt-get install dataset-fashion-mnist)" : ""));
-  if (!fs::is_directory(dir)) {
-    if (is_prepared_file(config.path)) return open_prepared(config);
-    throw RuntimeError("data.path '" + abbreviate(config.path) +
-                       "' is neither a folder nor a prepared dataset; point it at an IDX folder, an image folder or "
-                       "a file written by 'ganpp data prepare'");
+  switch (source_kind(config)) {
+    case SourceKind::prepared: return open_prepared(config);
+    case SourceKind::idx: return load_idx_folder(config);
+    default: break;
   }
-  const std::string prefix = idx_prefix(config.split);
-  const std::string images = find_idx(dir, prefix, "images");
-  if (!images.empty()) return load_idx_folder(config, images);
-  const DataSplit other = config.split == DataSplit::train ? DataSplit::test : DataSplit::train;
-  if (!find_idx(dir, idx_prefix(other), "images").empty())
-    throw RuntimeError("IDX folder '" + abbreviate(config.path) + "' has no " + prefix +
-                       "-images-idx3-ubyte[.gz] for data.split '" + spelling(config.split) + "'");
   const std::string cache = cache_folder(config);
-  return cache.empty() ? load_image_folder(config, /*threads=*/0) : load_through_cache(config, cache);
+  return cache.empty() ? decode_all(open_source(config), config, /*threads=*/0) : load_through_cache(config, cache);
 }
 
 void check_batch_fits(const Dataset& data, int64_t batch_size) {

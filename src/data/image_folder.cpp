@@ -1,18 +1,17 @@
-// Image-folder datasets: PNG/JPEG/BMP decoded by stb_image, centre-cropped and resized by stb_image_resize.
-// Subfolders are classes (sorted names; an empty one is an error); without subfolders the images are unlabelled.
-// probe_image_folder reads only the headers (the size and channels of a folder of samples, for eval).
+// Image-folder datasets: PNG/JPEG/BMP decoded by stb_image, converted to the configured channels, centre-cropped
+// and resized by stb_image_resize. Subfolders are classes (sorted names; an empty one is an error); without
+// subfolders the images are unlabelled. probe_image_folder reads only the headers (the size and channels of a
+// folder of samples, for eval).
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <exception>
 #include <filesystem>
+#include <memory>
 #include <optional>
-#include <thread>
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
-#include "image_folder.hpp"
+#include "source.hpp"
 
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
@@ -23,11 +22,7 @@ namespace fs = std::filesystem;
 namespace ganpp {
 namespace {
 
-bool is_image_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
-}
+bool is_image_file(const fs::path& p) { return is_image_name(p.filename().string()); }
 
 std::vector<fs::path> sorted_entries(const fs::path& dir, bool want_dirs) {
   std::vector<fs::path> out;
@@ -52,81 +47,94 @@ std::vector<std::string> list_image_files(const std::string& dir) {
   return files;
 }
 
+bool is_image_name(const std::string& name) {
+  std::string ext = fs::path(name).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
 namespace {
 
 // stb_image's luma of an RGB pixel (what stbi_load gives when asked for one channel).
 uint8_t luma(int r, int g, int b) { return static_cast<uint8_t>((r * 77 + g * 150 + b * 29) >> 8); }
 
-// An image with an alpha channel (grey+alpha or RGBA, `rgba` as RGBA) composited onto `background`:
-// out = (v·a + bg·(255 − a)) / 255, rounded, then reduced to `channels` (1: stb's luma).
-std::vector<uint8_t> composite(const uint8_t* rgba, size_t count, const std::array<uint8_t, 3>& background,
-                               int channels) {
-  std::vector<uint8_t> out(count * channels);
+// `count` pixels of `in` channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) as `out` channels (1 or 3): alpha
+// composited onto `background`, out = (v·a + bg·(255 − a)) / 255 rounded, or dropped without one; grey repeated
+// for RGB; RGB reduced to grey by stb's luma. The same bytes as stb_image's own conversions where it has them.
+std::vector<uint8_t> convert_channels(const uint8_t* px, size_t count, int in, int out,
+                                      const std::optional<std::array<uint8_t, 3>>& background) {
+  std::vector<uint8_t> converted(count * static_cast<size_t>(out));
+  const bool alpha = in == 2 || in == 4;
   for (size_t i = 0; i < count; ++i) {
-    const int a = rgba[4 * i + 3];
-    int rgb[3];
-    for (int c = 0; c < 3; ++c) rgb[c] = (rgba[4 * i + c] * a + background[c] * (255 - a) + 127) / 255;
-    if (channels == 1)
-      out[i] = luma(rgb[0], rgb[1], rgb[2]);
-    else
-      for (int c = 0; c < 3; ++c) out[3 * i + c] = static_cast<uint8_t>(rgb[c]);
+    const uint8_t* p = px + i * static_cast<size_t>(in);
+    int rgb[3] = {p[0], in >= 3 ? p[1] : p[0], in >= 3 ? p[2] : p[0]};
+    if (alpha && background) {
+      const int a = p[in - 1];
+      for (int c = 0; c < 3; ++c) rgb[c] = (rgb[c] * a + (*background)[c] * (255 - a) + 127) / 255;
+    }
+    uint8_t* o = converted.data() + i * static_cast<size_t>(out);
+    if (out == 3) {
+      for (int c = 0; c < 3; ++c) o[c] = static_cast<uint8_t>(rgb[c]);
+    } else {
+      o[0] = in >= 3 || (alpha && background) ? luma(rgb[0], rgb[1], rgb[2]) : static_cast<uint8_t>(rgb[0]);
+    }
   }
-  return out;
+  return converted;
 }
 
-[[noreturn]] void cannot_decode(const fs::path& file) {
-  throw RuntimeError("cannot decode image '" + abbreviate(file.string()) + "': " + stbi_failure_reason() +
+[[noreturn]] void cannot_decode(const std::string& name) {
+  throw RuntimeError("cannot decode image '" + abbreviate(name) + "': " + stbi_failure_reason() +
                      "; remove or replace the file");
 }
 
-// The pixels of `file` as `channels` channels (HWC), alpha composited onto `background` where the file has it.
-// The file is read once; stb_image decodes it from memory.
-std::vector<uint8_t> decode_image(const fs::path& file, int channels,
-                                  const std::optional<std::array<uint8_t, 3>>& background, int& width, int& height) {
-  const std::string bytes = read_file(file.string());
+// Frees stb_image's pixels however the scope ends.
+struct StbPixels {
+  unsigned char* data = nullptr;
+  ~StbPixels() { stbi_image_free(data); }
+};
+
+}  // namespace
+
+void decode_encoded_image(const std::string& bytes, const std::string& name, const DataConfig& config, uint8_t* out) {
   if (bytes.size() > size_t(INT32_MAX))
-    throw RuntimeError("image '" + abbreviate(file.string()) + "' is larger than 2 GB; remove or replace the file");
+    throw RuntimeError("image '" + abbreviate(name) + "' is larger than 2 GB; remove or replace the file");
   const auto* encoded = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
-  int file_channels = 0;
-  if (!stbi_info_from_memory(encoded, length, &width, &height, &file_channels)) cannot_decode(file);
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info_from_memory(encoded, length, &width, &height, &channels)) cannot_decode(name);
   // No real PNG, JPEG or BMP holds more than about a thousand pixels per byte (deflate's limit is 1032:1); a
   // header that declares far more is damaged or forged, and stb_image would spend seconds decoding nothing.
   constexpr double kMaxPixelsPerByte = 4096;
   if (width <= 0 || height <= 0 || double(width) * height > kMaxPixelsPerByte * double(bytes.size()))
-    throw RuntimeError("image '" + abbreviate(file.string()) + "' is damaged: its header declares " +
-                       std::to_string(width) + "x" + std::to_string(height) + " pixels, more than its " +
-                       std::to_string(bytes.size()) + " bytes can hold; remove or replace the file");
-  // Grey+alpha and RGBA images are composited (unless the background is "none": alpha dropped, as stb does).
-  const bool alpha = background && (file_channels == 2 || file_channels == 4);
+    throw RuntimeError("image '" + abbreviate(name) + "' is damaged: its header declares " + std::to_string(width) +
+                       "x" + std::to_string(height) + " pixels, more than its " + std::to_string(bytes.size()) +
+                       " bytes can hold; remove or replace the file");
+  // stb_image converts to the channels wanted itself (a JPEG's luma is its Y plane), except where alpha is to be
+  // composited: then it gives RGBA.
+  const bool composite = background_rgb(config) && (channels == 2 || channels == 4);
+  const int requested = composite ? 4 : static_cast<int>(config.channels);
   const int declared_width = width, declared_height = height;
-  unsigned char* data = stbi_load_from_memory(encoded, length, &width, &height, &file_channels, alpha ? 4 : channels);
-  if (!data) cannot_decode(file);
-  if (width != declared_width || height != declared_height) {
-    stbi_image_free(data);
-    throw RuntimeError("image '" + abbreviate(file.string()) +
-                       "' is damaged: its header and its data disagree on "
-                       "its size; remove or replace the file");
-  }
-  const size_t count = static_cast<size_t>(width) * height;
-  std::vector<uint8_t> out = alpha ? composite(data, count, *background, channels)
-                                   : std::vector<uint8_t>(data, data + count * channels);
-  stbi_image_free(data);
-  return out;
+  StbPixels pixels{stbi_load_from_memory(encoded, length, &width, &height, &channels, requested)};
+  if (!pixels.data) cannot_decode(name);
+  if (width != declared_width || height != declared_height)
+    throw RuntimeError("image '" + abbreviate(name) +
+                       "' is damaged: its header and its data disagree on its size; remove or replace the file");
+  finish_image(pixels.data, width, height, requested, config, out);
 }
 
-// One image of `file` at `size`² × `channels`, CHW, into `out`.
-void decode_into(const fs::path& file, int size, int channels, const std::optional<std::array<uint8_t, 3>>& background,
-                 uint8_t* out) {
-  int width = 0, height = 0;
-  const std::vector<uint8_t> decoded = decode_image(file, channels, background, width, height);
-  const std::vector<uint8_t> hwc = resize_center_crop(decoded.data(), width, height, channels, size);
+void finish_image(const uint8_t* pixels, int width, int height, int channels, const DataConfig& config, uint8_t* out) {
+  const int size = static_cast<int>(config.image_size), wanted = static_cast<int>(config.channels);
+  const size_t count = static_cast<size_t>(width) * height;
+  std::vector<uint8_t> converted;
+  if (channels != wanted) {
+    converted = convert_channels(pixels, count, channels, wanted, background_rgb(config));
+    pixels = converted.data();
+  }
+  const std::vector<uint8_t> hwc = resize_center_crop(pixels, width, height, wanted, size);
   const size_t plane = static_cast<size_t>(size) * size;
   for (size_t i = 0; i < plane; ++i)
-    for (int c = 0; c < channels; ++c) out[c * plane + i] = hwc[i * channels + c];
+    for (int c = 0; c < wanted; ++c) out[c * plane + i] = hwc[i * wanted + c];
 }
-
-}  // namespace
 
 std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int height, int channels, int size) {
   const int side = std::min(width, height);
@@ -144,10 +152,12 @@ std::vector<uint8_t> resize_center_crop(const uint8_t* pixels, int width, int he
   return out;
 }
 
-ImageFolderListing list_image_folder(const DataConfig& config) {
+ImageSource open_image_folder(const DataConfig& config) {
   const fs::path root(config.path);
-  ImageFolderListing listing;
-  listing.root = root.string();
+  auto files = std::make_shared<std::vector<std::string>>();
+  ImageSource source;
+  source.kind = SourceKind::image_folder;
+  source.description = "image folder " + root.string();
 
   std::vector<fs::path> class_dirs, empty_dirs;
   for (const auto& dir : sorted_entries(root, /*want_dirs=*/true))
@@ -164,74 +174,42 @@ ImageFolderListing list_image_folder(const DataConfig& config) {
                        "' holds no images (.png, .jpg, .jpeg, .bmp), but every subfolder of an image folder is a "
                        "class; add images to it or remove it");
 
+  // Every image counts for the fingerprint and the state (a change anywhere in the folder); data.limit takes the
+  // first ones.
   const auto limit = static_cast<size_t>(config.limit > 0 ? config.limit : INT64_MAX);
-  auto add_files = [&](const std::vector<fs::path>& files, int64_t label) {
-    for (const auto& f : files) {
-      if (listing.files.size() >= limit) return;
-      listing.files.push_back(f.string());
-      listing.labels.push_back(label);
+  std::vector<std::pair<std::string, uint64_t>> names_and_sizes;
+  auto add_files = [&](const std::vector<fs::path>& class_files, int64_t label) {
+    for (const auto& f : class_files) {
+      uint64_t bytes = 0;
+      const std::string name = relative_name(f.string(), config.path);
+      source.state += file_state_line(f.string(), name, &bytes);
+      names_and_sizes.emplace_back(name, bytes);
+      if (files->size() >= limit) continue;
+      files->push_back(f.string());
+      if (!class_dirs.empty()) source.labels.push_back(label);
     }
   };
   if (class_dirs.empty()) {
     add_files(loose, 0);
   } else {
     for (size_t c = 0; c < class_dirs.size(); ++c) {
-      listing.classes.push_back(class_dirs[c].filename().string());
+      source.classes.push_back(class_dirs[c].filename().string());
       add_files(sorted_entries(class_dirs[c], false), static_cast<int64_t>(c));
     }
   }
-  if (listing.files.empty())
+  if (files->empty())
     throw RuntimeError("no images found in '" + abbreviate(root.string()) +
                        "' (looked for .png, .jpg, .jpeg, .bmp, directly or one subfolder per class)");
-  return listing;
-}
-
-int worker_count(int threads, int64_t jobs) {
-  const int n = threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, jobs)));
-}
-
-void decode_image_folder(const ImageFolderListing& listing, int64_t begin, int64_t end, const DataConfig& config,
-                         uint8_t* out, int threads) {
-  const int size = static_cast<int>(config.image_size);
-  const int channels = static_cast<int>(config.channels);
-  const auto background = background_rgb(config);
-  const size_t image_bytes = static_cast<size_t>(size) * size * channels;
-  // Each worker takes the next file in order; every file has its place in `out`, so the bytes do not depend on
-  // which worker decodes it. After a failure no later file is started, and the first failing file is reported.
-  std::atomic<int64_t> next{begin};
-  std::atomic<int64_t> first_failed{end};
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(end - begin));
-  auto work = [&] {
-    for (int64_t i = next++; i < end && i < first_failed.load(); i = next++) {
-      try {
-        decode_into(listing.files[static_cast<size_t>(i)], size, channels, background,
-                    out + static_cast<size_t>(i - begin) * image_bytes);
-      } catch (...) {
-        errors[static_cast<size_t>(i - begin)] = std::current_exception();
-        for (int64_t f = first_failed.load(); i < f && !first_failed.compare_exchange_weak(f, i);) {
-        }
-      }
-    }
+  source.count = static_cast<int64_t>(files->size());
+  source.fingerprint = names_and_sizes_fingerprint(names_and_sizes);
+  source.decode = [files, config](int64_t begin, int64_t end, uint8_t* out, int threads) {
+    const auto image_bytes = static_cast<size_t>(config.channels * config.image_size * config.image_size);
+    parallel_for(begin, end, threads, [&](int64_t i, int) {
+      const std::string& file = (*files)[static_cast<size_t>(i)];
+      decode_encoded_image(read_file(file), file, config, out + static_cast<size_t>(i - begin) * image_bytes);
+    });
   };
-  const int workers = worker_count(threads, end - begin);
-  std::vector<std::thread> pool;
-  for (int w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (first_failed.load() < end) std::rethrow_exception(errors[static_cast<size_t>(first_failed.load() - begin)]);
-}
-
-Dataset load_image_folder(const DataConfig& config, int threads) {
-  const ImageFolderListing listing = list_image_folder(config);
-  const auto n = static_cast<int64_t>(listing.files.size());
-  Dataset data;
-  data.source = "image folder " + listing.root;
-  data.classes = listing.classes;
-  data.images = torch::empty({n, config.channels, config.image_size, config.image_size}, torch::kUInt8);
-  decode_image_folder(listing, 0, n, config, data.images.data_ptr<uint8_t>(), threads);
-  if (!data.classes.empty()) data.labels = torch::tensor(listing.labels, torch::kInt64);
-  return data;
+  return source;
 }
 
 void probe_image_folder(const std::string& dir, int64_t& size, int64_t& channels) {

@@ -16,7 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "image_folder.hpp"
+#include "source.hpp"
 
 #include "ganpp/checksum.hpp"
 #include "ganpp/errors.hpp"
@@ -36,16 +36,6 @@ constexpr uint64_t kAlignment = 4096;
 constexpr uint64_t kMaxDescription = uint64_t(64) << 20;
 
 uint64_t round_up(uint64_t n, uint64_t to) { return (n + to - 1) / to * to; }
-
-void put_le(char* at, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) at[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
-}
-
-uint64_t get_le(const char* at, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(at[i])) << (8 * i);
-  return v;
-}
 
 // The header's checksum: the version and everything from offset 16 to the data.
 uint32_t header_crc(const std::string& header) {
@@ -112,7 +102,7 @@ class ChunkedWriter {
     for (size_t done = 0; done < size;) {
       const ssize_t n = ::write(fd, bytes + done, size - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw RuntimeError("cannot write " + quoted(path) + ": " + std::strerror(errno));
+      if (n < 0) throw WriteError("cannot write " + quoted(path) + ": " + std::strerror(errno));
       done += static_cast<size_t>(n);
     }
   }
@@ -159,20 +149,6 @@ class PrepareProgress {
   Clock::time_point start_ = Clock::now(), last_ = start_;
 };
 
-// A read-only mapping of a whole file, unmapped when the last tensor that views it goes.
-struct Mapping {
-  void* address = MAP_FAILED;
-  size_t length = 0;
-  ~Mapping() {
-    if (address != MAP_FAILED) ::munmap(address, length);
-  }
-};
-
-bool is_image_folder(const DataConfig& config) {
-  return fs::is_directory(config.path) && !has_idx_split(config.path, DataSplit::train) &&
-         !has_idx_split(config.path, DataSplit::test);
-}
-
 }  // namespace
 
 bool is_prepared_file(const std::string& path) {
@@ -197,14 +173,14 @@ PreparedInfo read_prepared_header(const std::string& path) {
   if (got < static_cast<ssize_t>(kFixedHeader))
     throw RuntimeError("prepared dataset " + quoted(path) + " is truncated (" + std::to_string(file_size) +
                        " bytes); prepare it again with 'ganpp data prepare'");
-  const auto version = static_cast<uint32_t>(get_le(fixed.data() + 8, 4));
+  const auto version = static_cast<uint32_t>(load_le(fixed.data() + 8, 4));
   if (version > kPreparedVersion)
     throw RuntimeError("prepared dataset " + quoted(path) + " has format version " + std::to_string(version) +
                        ", newer than this ganpp reads (" + std::to_string(kPreparedVersion) +
                        "); prepare it again with this ganpp, or use a newer ganpp");
   if (version == 0) damaged(path, "format version 0");
-  const uint64_t description_bytes = get_le(fixed.data() + 16, 8);
-  const uint64_t data_offset = get_le(fixed.data() + 24, 8);
+  const uint64_t description_bytes = load_le(fixed.data() + 16, 8);
+  const uint64_t data_offset = load_le(fixed.data() + 24, 8);
   if (description_bytes > kMaxDescription || data_offset < kFixedHeader + description_bytes)
     damaged(path, "its header's lengths are impossible");
   if (data_offset > file_size)
@@ -213,7 +189,7 @@ PreparedInfo read_prepared_header(const std::string& path) {
   std::string header(data_offset, '\0');
   if (::pread(f.fd, header.data(), data_offset, 0) != static_cast<ssize_t>(data_offset))
     throw RuntimeError("cannot read " + quoted(path) + ": " + std::strerror(errno));
-  if (header_crc(header) != static_cast<uint32_t>(get_le(header.data() + 12, 4)))
+  if (header_crc(header) != static_cast<uint32_t>(load_le(header.data() + 12, 4)))
     damaged(path, "its header does not match its checksum");
 
   PreparedInfo info;
@@ -248,8 +224,8 @@ PreparedInfo read_prepared_header(const std::string& path) {
   const uint64_t chunks = (info.payload_bytes + info.chunk_bytes - 1) / info.chunk_bytes;
   if (kFixedHeader + description_bytes + 4 * chunks > data_offset) damaged(path, "its chunk table is cut short");
   for (uint64_t c = 0; c < chunks; ++c)
-    info.chunk_crcs.push_back(static_cast<uint32_t>(get_le(header.data() + kFixedHeader + description_bytes + 4 * c,
-                                                           4)));
+    info.chunk_crcs.push_back(static_cast<uint32_t>(load_le(header.data() + kFixedHeader + description_bytes + 4 * c,
+                                                            4)));
   if (file_size < info.file_bytes())
     throw RuntimeError("prepared dataset " + quoted(path) + " is truncated (" + std::to_string(file_size) + " of " +
                        std::to_string(info.file_bytes()) + " bytes); prepare it again with 'ganpp data prepare'");
@@ -266,7 +242,7 @@ Dataset open_prepared(const DataConfig& config) {
                        " and data.channels = " + std::to_string(config.channels) + "; set data.image_size=" +
                        std::to_string(info.size) + " and data.channels=" + std::to_string(info.channels) +
                        ", or prepare the data again at the size you want");
-  if (info.source_kind == "image folder" && info.background != config.background)
+  if (info.source_kind != "IDX" && info.background != config.background)
     throw RuntimeError("prepared dataset " + quoted(config.path) + " was decoded with data.background = \"" +
                        info.background + "\", but the config says \"" + abbreviate(config.background) +
                        "\"; set data.background to \"" + info.background + "\", or prepare the data again");
@@ -275,23 +251,16 @@ Dataset open_prepared(const DataConfig& config) {
                        "' split, but data.split = '" + spelling(config.split) +
                        "'; prepare that split (ganpp data prepare --split " + spelling(config.split) + ")");
 
-  auto mapping = std::make_shared<Mapping>();
-  {
-    Fd f{::open(config.path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (f.fd < 0) throw RuntimeError("cannot open " + quoted(config.path) + ": " + std::strerror(errno));
-    mapping->length = info.file_bytes();
-    mapping->address = ::mmap(nullptr, mapping->length, PROT_READ, MAP_SHARED, f.fd, 0);
-    if (mapping->address == MAP_FAILED)
-      throw RuntimeError("cannot memory-map " + quoted(config.path) + ": " + std::strerror(errno));
-  }
-  auto* base = static_cast<uint8_t*>(mapping->address) + info.data_offset;
+  const auto mapping = map_file(config.path, info.file_bytes());
+  const uint8_t* base = mapping->data + info.data_offset;
   auto keep = [mapping](void*) {};  // the tensors hold the mapping
   Dataset data;
   data.source = "prepared dataset " + config.path;
   data.fingerprint = info.fingerprint;
   data.classes = info.classes;
-  data.images = torch::from_blob(base, {info.count, info.channels, info.size, info.size}, keep, torch::kUInt8);
-  if (info.labelled) data.labels = torch::from_blob(base + info.labels_offset, {info.count}, keep, torch::kInt64);
+  auto* bytes = const_cast<uint8_t*>(base);  // read-only: training never writes its data
+  data.images = torch::from_blob(bytes, {info.count, info.channels, info.size, info.size}, keep, torch::kUInt8);
+  if (info.labelled) data.labels = torch::from_blob(bytes + info.labels_offset, {info.count}, keep, torch::kInt64);
   if (config.limit > 0 && config.limit < info.count) {
     data.images = data.images.narrow(0, 0, config.limit);
     if (data.labels.defined()) data.labels = data.labels.narrow(0, 0, config.limit);
@@ -331,52 +300,28 @@ PreparedInfo verify_prepared(const std::string& path, const std::function<void(u
 }
 
 PreparedInfo prepare_dataset(const DataConfig& config, const std::string& out, const PrepareOptions& options) {
-  if (is_prepared_file(config.path))
-    throw RuntimeError("'" + abbreviate(config.path) + "' is a prepared dataset already; train on it directly");
+  return prepare_source(open_source(config), config, out, options);
+}
+
+PreparedInfo prepare_source(const ImageSource& source, const DataConfig& config, const std::string& out,
+                            const PrepareOptions& options) {
   PreparedInfo info;
   info.path = out;
+  info.count = source.count;
   info.channels = config.channels;
   info.size = config.image_size;
+  info.labelled = !source.labels.empty();
+  info.classes = source.classes;
   info.source = fs::absolute(config.path).lexically_normal().string();
+  info.source_kind = kind_name(source.kind);
+  info.fingerprint = source.fingerprint;
   info.source_state = options.source_state;
   info.background = config.background;
   info.split = spelling(config.split);
   info.limit = config.limit;
   info.created_by = ganpp_version();
   info.chunk_bytes = kChunkBytes;
-
-  // Image folders are decoded in blocks by a thread pool; IDX files are compact and read whole.
-  ImageFolderListing listing;
-  Dataset loaded;
-  std::vector<int64_t> labels;
   const uint64_t image_bytes = static_cast<uint64_t>(config.channels * config.image_size * config.image_size);
-  std::function<void(int64_t, int64_t, uint8_t*)> fill;
-  if (is_image_folder(config)) {
-    listing = list_image_folder(config);
-    info.source_kind = "image folder";
-    info.count = static_cast<int64_t>(listing.files.size());
-    info.classes = listing.classes;
-    if (!listing.classes.empty()) labels = listing.labels;
-    fill = [&](int64_t begin, int64_t end, uint8_t* to) {
-      decode_image_folder(listing, begin, end, config, to, options.threads);
-    };
-  } else {
-    DataConfig in_memory = config;
-    in_memory.cache = "off";
-    loaded = load_dataset(in_memory);
-    info.source_kind = "IDX";
-    info.count = loaded.size();
-    info.classes = loaded.classes;
-    if (loaded.labels.defined()) {
-      const torch::Tensor l = loaded.labels.contiguous();
-      labels.assign(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
-    }
-    fill = [&](int64_t begin, int64_t end, uint8_t* to) {
-      std::memcpy(to, loaded.images.data_ptr<uint8_t>() + begin * image_bytes, (end - begin) * image_bytes);
-    };
-  }
-  info.fingerprint = data_fingerprint(config);
-  info.labelled = !labels.empty();
   const uint64_t images_total = info.count * image_bytes;
   info.labels_offset = info.labelled ? round_up(images_total, 8) : 0;
   info.payload_bytes = info.labelled ? info.labels_offset + 8 * info.count : images_total;
@@ -388,7 +333,7 @@ PreparedInfo prepare_dataset(const DataConfig& config, const std::string& out, c
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
   const std::string tmp = out + "." + std::to_string(::getpid()) + kTempSuffix;
   Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-  if (f.fd < 0) throw RuntimeError("cannot write " + quoted(out) + ": " + std::strerror(errno));
+  if (f.fd < 0) throw WriteError("cannot write " + quoted(out) + ": " + std::strerror(errno));
   try {
     std::string header(info.data_offset, '\0');
     ChunkedWriter::write_all(f.fd, tmp, header.data(), header.size());  // the header goes in last
@@ -398,31 +343,31 @@ PreparedInfo prepare_dataset(const DataConfig& config, const std::string& out, c
     std::vector<uint8_t> buffer(static_cast<size_t>(std::min(block, info.count) * image_bytes));
     for (int64_t begin = 0; begin < info.count; begin += block) {
       const int64_t end = std::min(info.count, begin + block);
-      fill(begin, end, buffer.data());
+      source.decode(begin, end, buffer.data(), options.threads);
       writer.write(buffer.data(), static_cast<size_t>((end - begin) * image_bytes));
       progress.update(end);
     }
     if (info.labelled) {
       const std::vector<uint8_t> pad(info.labels_offset - images_total, 0);
       writer.write(pad.data(), pad.size());
-      writer.write(reinterpret_cast<const uint8_t*>(labels.data()), labels.size() * sizeof(int64_t));
+      writer.write(reinterpret_cast<const uint8_t*>(source.labels.data()), source.labels.size() * sizeof(int64_t));
     }
     info.chunk_crcs = writer.finish();
     std::memcpy(header.data(), kMagic, 8);
-    put_le(header.data() + 8, kPreparedVersion, 4);
-    put_le(header.data() + 16, description.size(), 8);
-    put_le(header.data() + 24, info.data_offset, 8);
+    store_le(header.data() + 8, kPreparedVersion, 4);
+    store_le(header.data() + 16, description.size(), 8);
+    store_le(header.data() + 24, info.data_offset, 8);
     std::memcpy(header.data() + kFixedHeader, description.data(), description.size());
     for (size_t c = 0; c < info.chunk_crcs.size(); ++c)
-      put_le(header.data() + kFixedHeader + description.size() + 4 * c, info.chunk_crcs[c], 4);
-    put_le(header.data() + 12, header_crc(header), 4);
+      store_le(header.data() + kFixedHeader + description.size() + 4 * c, info.chunk_crcs[c], 4);
+    store_le(header.data() + 12, header_crc(header), 4);
     if (::pwrite(f.fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size()) || ::fsync(f.fd) != 0)
-      throw RuntimeError("cannot write " + quoted(out) + ": " + std::strerror(errno));
+      throw WriteError("cannot write " + quoted(out) + ": " + std::strerror(errno));
     const int fd = f.fd;
     f.fd = -1;
-    if (::close(fd) != 0) throw RuntimeError("cannot write " + quoted(out) + ": " + std::strerror(errno));
+    if (::close(fd) != 0) throw WriteError("cannot write " + quoted(out) + ": " + std::strerror(errno));
     if (::rename(tmp.c_str(), out.c_str()) != 0)
-      throw RuntimeError("cannot write " + quoted(out) + ": " + std::strerror(errno));
+      throw WriteError("cannot write " + quoted(out) + ": " + std::strerror(errno));
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;

@@ -142,7 +142,7 @@ std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string
   Dataset data = load_dataset(config.data);
   resolve_classes(config, data);
   check_batch_fits(data, config.train.batch_size);
-  const std::string fingerprint = data.fingerprint.empty() ? data_fingerprint(config.data) : data.fingerprint;
+  const std::string fingerprint = data.fingerprint;  // a copy: `data` moves into the run
   const bool reuse = !out_dir.empty() && unfinished_run(out_dir);
   std::string run_dir = create_run_dir(out_dir, options.name, options.runs_root);
   auto lock = std::make_unique<RunLock>(run_dir);
@@ -199,7 +199,7 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
     throw RuntimeError("the data at '" + config.data.path +
                        "' has other classes than when the run started; resume "
                        "needs the same dataset");
-  const std::string fingerprint = data.fingerprint.empty() ? data_fingerprint(config.data) : data.fingerprint;
+  const std::string fingerprint = data.fingerprint;  // a copy: `data` moves into the run
   const std::string& started_with = checkpoint.origin().data_fingerprint;
   const bool data_changed = !started_with.empty() && started_with != fingerprint;
   if (data_changed && !options.allow_changed_data)
