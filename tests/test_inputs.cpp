@@ -1,8 +1,10 @@
 // Bad inputs (issue 14): numbers beyond a double, deep nesting, long values, empty class folders, gzip with
 // trailing bytes, oversized walks, outputs that overwrite each other or lie about their format, out of memory.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <zlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <new>
 
@@ -239,3 +241,32 @@ TEST(InputsUnit, OutOfMemoryIsRecognised) {
 }
 
 }  // namespace
+
+// Through the binary: a real allocation failure (the address space limited with ulimit -v, as a cluster's memory
+// limit would) is one message naming the settings to lower; it leaves no checkpoint, and the folder is no dead end.
+TEST(InputsUnit, OutOfMemoryInTrainingIsOneMessageAndLeavesNoDeadEnd) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves more address space than the limit allows";
+#else
+  const TempDir root("inputs-oom");
+  const std::string data = root.path + "/data";
+  write_idx_dataset(data, 16, 16, 2);
+  const std::string run = root.path + "/run", out = root.path + "/out", err = root.path + "/err";
+  // A generator of ngf 2048 at 64x64 has 8.6 GB of parameters in its second layer: the allocation fails at once.
+  const std::string cmd = "ulimit -v 3000000 && exec '" + std::string(GANPP_BINARY) + "' train --threads 1 --out '" +
+                          run + "' --set data.path='\"" + data + "\"' --set data.image_size=64 " +
+                          "--set model.g.ngf=2048 --set train.batch_size=8 --set train.steps=1 >'" + out + "' 2>'" +
+                          err + "'";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_EQ(slurp(err),
+            "ganpp train: error: out of memory: lower train.batch_size, model.g.ngf / model.d.ndf or the image size "
+            "(data.image_size)\n");
+  for (const auto& e : fs::recursive_directory_iterator(run)) EXPECT_NE(e.path().extension(), ".ckpt") << e.path();
+  // The folder holds no work: training into it again with settings that fit starts over there.
+  const CommandResult again = run_ganpp(with_tiny_model({"train", "--out", run, "--set", "train.steps=1"}, data, 4));
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/latest.ckpt"));
+#endif
+}
