@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 
+#include "data_helpers.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/prepared.hpp"
@@ -19,24 +20,6 @@ using namespace ganpp;
 using namespace ganpp::test;
 
 namespace {
-
-DataConfig in_memory(const std::string& path, int64_t size, int64_t channels) {
-  DataConfig c;
-  c.path = path;
-  c.image_size = size;
-  c.channels = channels;
-  c.cache = "off";
-  return c;
-}
-
-void expect_same_images(const Dataset& a, const Dataset& b) {
-  ASSERT_EQ(a.size(), b.size());
-  EXPECT_TRUE(torch::equal(a.images, b.images));
-  ASSERT_EQ(a.labels.defined(), b.labels.defined());
-  if (a.labels.defined()) {
-    EXPECT_TRUE(torch::equal(a.labels, b.labels));
-  }
-}
 
 // A zip archive written with libzip: (name, bytes) entries, deflated or stored.
 void write_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& entries, bool deflate) {
@@ -86,7 +69,7 @@ std::string npy_of(const torch::Tensor& t) {
 TEST(DataArchiveTest, AZipOfAFolderHoldsTheFolderImagesDecodedPreparedOrCached) {
   const TempDir root("archive-zip");
   write_image_folder(root.path + "/pets", {"cat", "dog", "fox"}, 4, 20, 3);
-  const DataConfig folder = in_memory(root.path + "/pets", 16, 3);
+  const DataConfig folder = uncached_data(root.path + "/pets", 16, 3);
   const Dataset expected = load_dataset(folder);
   auto entries = folder_entries(root.path + "/pets", "");
   entries.emplace_back("__MACOSX/cat/._img_000.png", "resource fork");  // macOS's extras are not images
@@ -95,7 +78,7 @@ TEST(DataArchiveTest, AZipOfAFolderHoldsTheFolderImagesDecodedPreparedOrCached) 
   write_zip(root.path + "/nested.zip", folder_entries(root.path, ""), /*deflate=*/true);  // "pets/cat/..."
   for (const std::string name : {"flat.zip", "nested.zip"}) {
     SCOPED_TRACE(name);
-    DataConfig zip = in_memory(root.path + "/" + name, 16, 3);
+    DataConfig zip = uncached_data(root.path + "/" + name, 16, 3);
     const Dataset loaded = load_dataset(zip);
     expect_same_images(expected, loaded);
     EXPECT_EQ(loaded.classes, expected.classes);
@@ -110,7 +93,7 @@ TEST(DataArchiveTest, AZipOfAFolderHoldsTheFolderImagesDecodedPreparedOrCached) 
     expect_same_images(load_dataset(limited), load_dataset(zip));
   }
   // Two decoding threads, each with its own libzip handle, write the bytes of one.
-  DataConfig zip = in_memory(root.path + "/nested.zip", 16, 3);
+  DataConfig zip = uncached_data(root.path + "/nested.zip", 16, 3);
   prepare_dataset(zip, root.path + "/one.ganppdata", PrepareOptions{1, "", true});
   prepare_dataset(zip, root.path + "/two.ganppdata", PrepareOptions{2, "", true});
   EXPECT_EQ(slurp(root.path + "/one.ganppdata"), slurp(root.path + "/two.ganppdata"));
@@ -122,7 +105,7 @@ TEST(DataArchiveTest, AZipOfAFolderHoldsTheFolderImagesDecodedPreparedOrCached) 
 TEST(DataArchiveTest, AStyleganZipTakesItsLabelsFromDatasetJson) {
   const TempDir root("archive-stylegan");
   write_image_folder(root.path + "/flat", {}, 6, 16, 3);
-  const Dataset flat = load_dataset(in_memory(root.path + "/flat", 16, 3));
+  const Dataset flat = load_dataset(uncached_data(root.path + "/flat", 16, 3));
   // stylegan2-ada's dataset_tool layout: images in numbered folders, labels by name, listed in any order.
   auto entries = folder_entries(root.path + "/flat", "00000/");
   const std::vector<int64_t> labels = {2, 0, 1, 2, 0, 4};
@@ -131,7 +114,7 @@ TEST(DataArchiveTest, AStyleganZipTakesItsLabelsFromDatasetJson) {
     json += "[\"00000/img_00" + std::to_string(i) + ".png\", " + std::to_string(labels[i]) + "]" + (i ? ", " : "");
   entries.emplace_back("dataset.json", json + "]}");
   write_zip(root.path + "/labelled.zip", entries, /*deflate=*/true);
-  const Dataset loaded = load_dataset(in_memory(root.path + "/labelled.zip", 16, 3));
+  const Dataset loaded = load_dataset(uncached_data(root.path + "/labelled.zip", 16, 3));
   EXPECT_TRUE(torch::equal(loaded.images, flat.images));
   ASSERT_TRUE(loaded.labels.defined());
   EXPECT_TRUE(torch::equal(loaded.labels, torch::tensor(labels, torch::kInt64)));
@@ -139,14 +122,16 @@ TEST(DataArchiveTest, AStyleganZipTakesItsLabelsFromDatasetJson) {
 
   entries.back().second = "{\"labels\": null}";
   write_zip(root.path + "/unlabelled.zip", entries, true);
-  const Dataset unlabelled = load_dataset(in_memory(root.path + "/unlabelled.zip", 16, 3));
+  const Dataset unlabelled = load_dataset(uncached_data(root.path + "/unlabelled.zip", 16, 3));
   EXPECT_TRUE(torch::equal(unlabelled.images, flat.images));
   EXPECT_FALSE(unlabelled.labels.defined());
   EXPECT_TRUE(unlabelled.classes.empty());
 
   entries.back().second = "{\"labels\": [[\"00000/img_000.png\", 1]]}";
   write_zip(root.path + "/missing.zip", entries, true);
-  const std::string error = error_of<RuntimeError>([&] { load_dataset(in_memory(root.path + "/missing.zip", 16, 3)); });
+  const std::string error = error_of<RuntimeError>([&] {
+    load_dataset(uncached_data(root.path + "/missing.zip", 16, 3));
+  });
   EXPECT_TRUE(contains(error, "dataset.json gives no label for '00000/img_001.png'")) << error;
 }
 
@@ -155,16 +140,16 @@ TEST(DataArchiveTest, NpyAndNpzArraysHoldTheImagesOfTheFolder) {
   write_image_folder(root.path + "/pets", {"cat", "dog"}, 3, 20, 3);
   // The folder's pixels as stored (20x20 RGB), in both layouts; loading them at 16x16 resizes and converts
   // them as the folder loader does.
-  const Dataset raw = load_dataset(in_memory(root.path + "/pets", 20, 3));
+  const Dataset raw = load_dataset(uncached_data(root.path + "/pets", 20, 3));
   const torch::Tensor nchw = raw.images, nhwc = raw.images.permute({0, 2, 3, 1});
   std::ofstream(root.path + "/nhwc.npy", std::ios::binary) << npy_of(nhwc);
   std::ofstream(root.path + "/nchw.npy", std::ios::binary) << npy_of(nchw);
   write_zip(root.path + "/both.npz", {{"images.npy", npy_of(nhwc)}, {"labels.npy", npy_of(raw.labels)}}, true);
   for (const int64_t channels : {3, 1}) {
-    const Dataset expected = load_dataset(in_memory(root.path + "/pets", 16, channels));
+    const Dataset expected = load_dataset(uncached_data(root.path + "/pets", 16, channels));
     for (const std::string name : {"nhwc.npy", "nchw.npy", "both.npz"}) {
       SCOPED_TRACE(name + " " + std::to_string(channels));
-      const Dataset loaded = load_dataset(in_memory(root.path + "/" + name, 16, channels));
+      const Dataset loaded = load_dataset(uncached_data(root.path + "/" + name, 16, channels));
       EXPECT_TRUE(torch::equal(loaded.images, expected.images));
       EXPECT_EQ(loaded.labels.defined(), name == "both.npz");
       if (loaded.labels.defined()) {
@@ -174,7 +159,7 @@ TEST(DataArchiveTest, NpyAndNpzArraysHoldTheImagesOfTheFolder) {
     }
   }
   // At its own size and layout an array is copied as it is; through the cache it is the same.
-  DataConfig cached = in_memory(root.path + "/nchw.npy", 20, 3);
+  DataConfig cached = uncached_data(root.path + "/nchw.npy", 20, 3);
   cached.cache = root.path + "/cache";
   EXPECT_TRUE(torch::equal(load_dataset(cached).images, nchw));
 
@@ -191,7 +176,7 @@ TEST(DataArchiveTest, NpyAndNpzArraysHoldTheImagesOfTheFolder) {
   for (const std::string background : {"white", "#204060", "none"})
     for (const int64_t channels : {3, 1}) {
       SCOPED_TRACE(background + " " + std::to_string(channels));
-      DataConfig folder = in_memory(root.path + "/rgba", 16, channels), array = folder;
+      DataConfig folder = uncached_data(root.path + "/rgba", 16, channels), array = folder;
       folder.background = array.background = background;
       array.path = root.path + "/rgba.npy";
       EXPECT_TRUE(torch::equal(load_dataset(array).images, load_dataset(folder).images));
@@ -207,7 +192,7 @@ TEST(DataArchiveTest, NpyAndNpzArraysHoldTheImagesOfTheFolder) {
 TEST(DataArchiveTest, BadArraysAndArchivesAreClearErrors) {
   const TempDir root("archive-bad");
   auto error = [&](const std::string& name, const std::string& layout = "auto") {
-    DataConfig c = in_memory(root.path + "/" + name, 8, 3);
+    DataConfig c = uncached_data(root.path + "/" + name, 8, 3);
     c.layout = layout;
     return error_of<RuntimeError>([&] { load_dataset(c); });
   };
@@ -222,7 +207,7 @@ TEST(DataArchiveTest, BadArraysAndArchivesAreClearErrors) {
   EXPECT_TRUE(contains(error("ambiguous.npy"), "has shape [2, 3, 8, 3]: its layout is ambiguous; set data.layout"))
       << error("ambiguous.npy");
   for (const std::string layout : {"nchw", "nhwc"}) {  // 8x3 or 3x8 images, cropped to 3x3 and resized
-    DataConfig c = in_memory(root.path + "/ambiguous.npy", 8, 3);
+    DataConfig c = uncached_data(root.path + "/ambiguous.npy", 8, 3);
     c.layout = layout;
     EXPECT_EQ(load_dataset(c).size(), 2);
   }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "data_helpers.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/data_cache.hpp"
 #include "ganpp/errors.hpp"
@@ -19,22 +20,8 @@ using namespace ganpp::test;
 
 namespace {
 
-DataConfig in_memory(const std::string& path, int64_t size, int64_t channels) {
-  DataConfig c;
-  c.path = path;
-  c.image_size = size;
-  c.channels = channels;
-  c.cache = "off";
-  return c;
-}
-
 void expect_same_data(const Dataset& a, const Dataset& b) {
-  ASSERT_EQ(a.size(), b.size());
-  EXPECT_TRUE(torch::equal(a.images, b.images));
-  ASSERT_EQ(a.labels.defined(), b.labels.defined());
-  if (a.labels.defined()) {
-    EXPECT_TRUE(torch::equal(a.labels, b.labels));
-  }
+  expect_same_images(a, b);
   EXPECT_EQ(a.classes, b.classes);
 }
 
@@ -63,7 +50,7 @@ TEST(PreparedTest, APreparedFolderOrIdxSplitHoldsTheBytesOfTheLoader) {
   write_image_folder(root.path + "/folder", {"cat", "dog", "fox"}, 5, 20, 3);
   write_idx_dataset(root.path + "/idx", 30, 16, 10);
   for (const auto& [source, channels] : {std::pair<std::string, int64_t>{"folder", 3}, {"idx", 1}, {"idx", 3}}) {
-    const DataConfig config = in_memory(root.path + "/" + source, 16, channels);
+    const DataConfig config = uncached_data(root.path + "/" + source, 16, channels);
     const std::string file = root.path + "/" + source + std::to_string(channels) + kPreparedExtension;
     const PreparedInfo info = prepare_dataset(config, file, PrepareOptions{1, "", true});
     DataConfig mapped = config;
@@ -84,7 +71,7 @@ TEST(PreparedTest, APreparedFolderOrIdxSplitHoldsTheBytesOfTheLoader) {
 TEST(PreparedTest, TheCacheKnowsTheFolderFingerprintWithoutReadingItAgain) {
   const TempDir root("prepared-fingerprint");
   write_image_folder(root.path + "/folder", {"cat", "dog"}, 3, 16, 3);
-  DataConfig config = in_memory(root.path + "/folder", 16, 3);
+  DataConfig config = uncached_data(root.path + "/folder", 16, 3);
   const std::string expected = data_fingerprint(config);
   EXPECT_EQ(expected.rfind("files:6:", 0), 0u) << expected;
   config.cache = root.path + "/cache";
@@ -97,7 +84,7 @@ TEST(PreparedTest, TheCacheKnowsTheFolderFingerprintWithoutReadingItAgain) {
 TEST(PreparedTest, OneAndTwoThreadsWriteByteIdenticalFiles) {
   const TempDir root("prepared-threads");
   write_image_folder(root.path + "/folder", {"a", "b"}, 12, 24, 3);
-  const DataConfig config = in_memory(root.path + "/folder", 16, 3);
+  const DataConfig config = uncached_data(root.path + "/folder", 16, 3);
   prepare_dataset(config, root.path + "/one.ganppdata", PrepareOptions{1, "", true});
   prepare_dataset(config, root.path + "/two.ganppdata", PrepareOptions{2, "", true});
   const std::string one = slurp(root.path + "/one.ganppdata");
@@ -111,7 +98,7 @@ TEST(PreparedTest, AnImageThatFailsIsNamedBeforeAnythingIsWritten) {
   write_bytes(root.path + "/folder/a/img_003.png", "not a png at all");
   const std::string out = root.path + "/out.ganppdata";
   const std::string message = error_of<RuntimeError>([&] {
-    prepare_dataset(in_memory(root.path + "/folder", 16, 3), out, PrepareOptions{2, "", true});
+    prepare_dataset(uncached_data(root.path + "/folder", 16, 3), out, PrepareOptions{2, "", true});
   });
   EXPECT_TRUE(contains(message, "img_003.png")) << message;
   EXPECT_FALSE(fs::exists(out));
@@ -121,7 +108,7 @@ TEST(PreparedTest, AnImageThatFailsIsNamedBeforeAnythingIsWritten) {
 TEST(PreparedTest, DamagedTruncatedAndNewerFilesAreClearErrors) {
   const TempDir root("prepared-damage");
   write_idx_dataset(root.path + "/idx", 600, 28, 10);
-  const DataConfig config = in_memory(root.path + "/idx", 28, 3);
+  const DataConfig config = uncached_data(root.path + "/idx", 28, 3);
   const std::string good = root.path + "/good.ganppdata";
   const PreparedInfo info = prepare_dataset(config, good, PrepareOptions{1, "", true});
   ASSERT_GT(info.chunk_crcs.size(), 1u);  // 600 x 2352 bytes: two chunks of 1 MiB
@@ -188,7 +175,7 @@ TEST(PreparedTest, TrainingBatchesComeFromTheMappedFileNotFromACopy) {
   EXPECT_TRUE(contains(r.out, "40000 images 28x28x3, 10 classes")) << r.out;
   const auto data_kb = static_cast<int64_t>(fs::file_size(file) / 1024);
 
-  DataConfig config = in_memory(file, 28, 3);
+  DataConfig config = uncached_data(file, 28, 3);
   {
     // LibTorch's thread pool and allocator, and a gathering thread, set up before the measurement starts.
     Dataset warm;
@@ -228,8 +215,8 @@ TEST(PreparedTest, TheCacheIsUsedWhileTheFolderIsUnchangedAndRebuiltWhenItChange
   auto expect_cache_holds_the_folder = [&] {
     const auto entries = list_cache(cache);
     ASSERT_EQ(entries.size(), 1u);
-    DataConfig mapped = in_memory(entries[0].file, 16, 3);
-    expect_same_data(load_dataset(in_memory(folder, 16, 3)), load_dataset(mapped));
+    DataConfig mapped = uncached_data(entries[0].file, 16, 3);
+    expect_same_data(load_dataset(uncached_data(folder, 16, 3)), load_dataset(mapped));
   };
   auto r = train();
   ASSERT_EQ(r.code, 0) << r.err;
