@@ -216,6 +216,14 @@ TEST(DataArchiveTest, BadArraysAndArchivesAreClearErrors) {
   EXPECT_TRUE(contains(error("short.npy"), "is truncated: its shape [4, 8, 8, 3] of |u1 needs 768 bytes"))
       << error("short.npy");
 
+  std::ofstream(root.path + "/forged.npy", std::ios::binary)
+      << npy("|u1", {999999999999, 999999999999, 999999999999, 3}, pixels.data(), pixels.size());
+  EXPECT_TRUE(contains(error("forged.npy"), "is truncated: its shape [999999999999, 999999999999, 999999999999, 3]"))
+      << error("forged.npy");
+  const std::string line(70000, '\x10');
+  std::ofstream(root.path + "/line.npy", std::ios::binary) << npy("|u1", {1, 70000, 1}, line.data(), line.size());
+  EXPECT_TRUE(contains(error("line.npy"), "images of 70000x1 pixels, more than 65535 per side")) << error("line.npy");
+
   write_zip(root.path + "/positional.npz", {{"arr_0.npy", npy("|u1", {2, 3, 8, 3}, pixels.data(), pixels.size())}},
             true);
   EXPECT_TRUE(contains(error("positional.npz"), "holds no array named 'images' (it holds: arr_0)"))

@@ -26,9 +26,9 @@ struct NpyArray {
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;
 
-  int64_t elements() const {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+  double elements() const {  // as a double: a forged shape must not overflow before it is refused
+    double n = 1;
+    for (int64_t d : shape) n *= double(d);
     return n;
   }
   std::string shape_text() const {
@@ -105,7 +105,7 @@ NpyArray parse_npy(const uint8_t* bytes, size_t size, const std::string& name) {
     }
     p = comma + 1;
   }
-  const double needed = double(a.elements()) * a.itemsize;
+  const double needed = a.elements() * a.itemsize;
   if (a.itemsize <= 0 || needed > double(size - data_offset))
     throw RuntimeError("'" + abbreviate(name) + "' is truncated: its shape " + a.shape_text() + " of " + a.descr +
                        " needs " + std::to_string(static_cast<uint64_t>(needed)) + " bytes of data, it holds " +
@@ -156,6 +156,11 @@ ImageLayout image_layout(const NpyArray& a, const std::string& name, const std::
                        "; ganpp reads images as [N, H, W], [N, H, W, C] or [N, C, H, W]");
   }
   if (l.count == 0 || l.height == 0 || l.width == 0) throw RuntimeError(where + " holds no images");
+  constexpr int64_t kMaxSide = 65535;
+  if (l.height > kMaxSide || l.width > kMaxSide)
+    throw RuntimeError(where + " has shape " + a.shape_text() + ": images of " + std::to_string(l.height) + "x" +
+                       std::to_string(l.width) + " pixels, more than " + std::to_string(kMaxSide) +
+                       " per side; check data.layout");
   return l;
 }
 

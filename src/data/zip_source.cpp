@@ -61,9 +61,15 @@ bool read_label_file(const ZipArchive& zip, std::map<std::string, int64_t>& labe
 ImageSource open_zip(const DataConfig& config) {
   const auto zip = std::make_shared<ZipArchive>(config.path);
   std::vector<ZipArchive::Entry> images;
-  for (const auto& e : zip->entries())
-    if (is_image_name(e.name) && !hidden(e.name)) images.push_back(e);
   const std::string where = "zip archive '" + abbreviate(config.path) + "'";
+  for (const auto& e : zip->entries()) {
+    if (!is_image_name(e.name) || hidden(e.name)) continue;
+    // Checked before anything is inflated: a forged size would otherwise be allocated.
+    if (e.size > uint64_t(INT32_MAX))
+      throw RuntimeError(where + " entry '" + abbreviate(e.name) + "' declares " + std::to_string(e.size) +
+                         " bytes, more than an image of 2 GB; remove or replace it");
+    images.push_back(e);
+  }
   if (images.empty()) throw RuntimeError("no images found in " + where + " (looked for .png, .jpg, .jpeg, .bmp)");
 
   ImageSource source;
