@@ -2,7 +2,8 @@
 # Build the libFuzzer targets (clang with AddressSanitizer and UndefinedBehaviorSanitizer) into build-fuzz/ and
 # run each for SECONDS on its seed corpus tests/fuzz/<target>/ (inputs it finds go to build-fuzz/corpus/<target>/,
 # a crashing input to build-fuzz/findings/). Targets: config (config file + --set), idx (the IDX reader), image
-# (image identification and decoding), checkpoint (checkpoint identification and verification).
+# (image identification and decoding), checkpoint (checkpoint identification and verification), array (.npy, .npz
+# and .zip datasets).
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   SECONDS defaults to 60; 0 only replays the seed corpora (CI).
 # Exits non-zero on the first target that finds a crash, a hang or a sanitizer report.
 set -euo pipefail
@@ -16,7 +17,7 @@ if (($#)) && [[ $1 =~ ^[0-9]+$ ]]; then
   shift
 fi
 targets=("$@")
-((${#targets[@]})) || targets=(config idx image checkpoint)
+((${#targets[@]})) || targets=(config idx image checkpoint array)
 
 build=$root/build-fuzz
 if [[ ! -f $build/CMakeCache.txt ]]; then

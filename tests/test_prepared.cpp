@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "data_helpers.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/data_cache.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/files.hpp"
 #include "ganpp/prepared.hpp"
 #include "helpers.hpp"
 
@@ -259,4 +261,39 @@ TEST(PreparedTest, TheCacheIsUsedWhileTheFolderIsUnchangedAndRebuiltWhenItChange
   r = run_ganpp({"data", "cache", "--dir", cache, "--clear"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(list_cache(cache).empty());
+}
+
+// Two processes that need one cache entry at once take turns: the second waits for the first (held mid-write by a
+// stall), then maps what the first prepared. One whole entry, and no temporary file, remain.
+TEST(PreparedTest, TwoProcessesNeedingOneCacheEntryTakeTurns) {
+  const TempDir root("prepared-concurrent");
+  write_image_folder(root.path + "/folder", {"a", "b"}, 6, 16, 3);
+  const std::string cache = root.path + "/cache";
+  const std::vector<std::string> args = {"data",         "bench", "--data",     root.path + "/folder",
+                                         "--image-size", "16",    "--channels", "3",
+                                         "--batch",      "4",     "--batches",  "2",
+                                         "--cache",      cache};
+  ::setenv("GANPP_FAULT", "stall:prepare:", 1);
+  auto first = start_ganpp(args);
+  ::unsetenv("GANPP_FAULT");
+  auto temporaries = [&] {
+    int n = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(cache, ec), end; !ec && it != end; it.increment(ec))
+      n += it->path().extension() == kTempSuffix;
+    return n;
+  };
+  for (int i = 0; i < 2000 && temporaries() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(temporaries(), 1) << "the first process is writing the entry";
+  const CommandResult second = run_ganpp(args);
+  EXPECT_EQ(second.code, 0) << second.err;
+  EXPECT_TRUE(contains(second.out, "waiting for another ganpp that is preparing this cache entry")) << second.out;
+  EXPECT_TRUE(contains(second.out, "using cache")) << second.out;
+  EXPECT_FALSE(contains(second.out, "into the cache")) << "the second prepares nothing";
+  EXPECT_EQ(first.wait(), 0) << first.err();
+  EXPECT_TRUE(contains(slurp(first.out_path), "into the cache")) << slurp(first.out_path);
+  const std::vector<CacheEntry> entries = list_cache(cache);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_NO_THROW(verify_prepared(entries[0].file));
+  EXPECT_EQ(temporaries(), 0);
 }

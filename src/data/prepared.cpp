@@ -20,6 +20,7 @@
 
 #include "ganpp/checksum.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/fault.hpp"
 #include "ganpp/files.hpp"
 #include "ganpp/json.hpp"
 #include "ganpp/version.hpp"
@@ -346,6 +347,7 @@ PreparedInfo prepare_source(const ImageSource& source, const DataConfig& config,
       source.decode(begin, end, buffer.data(), options.threads);
       writer.write(buffer.data(), static_cast<size_t>((end - begin) * image_bytes));
       progress.update(end);
+      fault_point("prepare:" + target.filename().string());
     }
     if (info.labelled) {
       const std::vector<uint8_t> pad(info.labels_offset - images_total, 0);
