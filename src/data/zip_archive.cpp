@@ -3,6 +3,9 @@
 
 #include <zip.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "ganpp/errors.hpp"
 
 namespace ganpp {
@@ -39,11 +42,13 @@ std::string ZipArchive::read(const Entry& entry) const {
   const std::string where = "'" + abbreviate(path_) + "' entry '" + abbreviate(entry.name) + "'";
   zip_file_t* file = zip_fopen_index(zip_, entry.index, 0);
   if (!file) throw RuntimeError("cannot read zip archive " + where + ": " + zip_strerror(zip_));
-  std::string bytes(entry.size, '\0');
-  zip_uint64_t done = 0;
+  // Read in pieces rather than allocated at the declared size at once: a forged size then costs only the bytes
+  // that are really there.
+  std::string bytes;
+  std::vector<char> piece(std::min<uint64_t>(entry.size, uint64_t(1) << 20));
   std::string error;
-  while (done < entry.size) {
-    const zip_int64_t got = zip_fread(file, bytes.data() + done, entry.size - done);
+  while (bytes.size() < entry.size) {
+    const zip_int64_t got = zip_fread(file, piece.data(), std::min<uint64_t>(piece.size(), entry.size - bytes.size()));
     if (got < 0) {
       error = zip_file_strerror(file);
       break;
@@ -52,7 +57,7 @@ std::string ZipArchive::read(const Entry& entry) const {
       error = "it ends early";
       break;
     }
-    done += static_cast<zip_uint64_t>(got);
+    bytes.append(piece.data(), static_cast<size_t>(got));
   }
   // Reading past the end makes libzip check the CRC-32 of a deflated entry.
   char probe = 0;
