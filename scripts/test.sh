@@ -13,7 +13,7 @@ scripts/setup.sh --test
 if [[ ${1:-} == --sanitize ]]; then
   shift
   GANPP_BUILD_TYPE=RelWithDebInfo scripts/build.sh build-sanitize -DGANPP_SANITIZE=ON
-  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1}
   export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/scripts/sanitize.supp:print_suppressions=0}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   exec ctest --test-dir build-sanitize --output-on-failure -j 2 --timeout 1200 \
