@@ -3,7 +3,6 @@
 
 #include <gif_lib.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -70,47 +69,44 @@ std::string encode_gif(const torch::Tensor& frames, int delay_cs) {
   std::vector<GifColorType> colors;
   std::vector<GifByteType> indices = palette_indices(frames.cpu(), colors);
 
+  // Written record by record from our own buffers: giflib's SavedImage path (EGifSpew) does not free the
+  // frames, their extension blocks or the palette it is given, so every GIF would leak them.
   std::string out;
   int error = 0;
   GifFileType* gif = EGifOpen(&out, append_bytes, &error);
   if (!gif) fail("open", error);
-  gif->SWidth = static_cast<GifWord>(w);
-  gif->SHeight = static_cast<GifWord>(h);
-  gif->SColorResolution = 8;
-  gif->SBackGroundColor = 0;
-  gif->SColorMap = GifMakeMapObject(256, colors.data());
   auto abandon = [&](const std::string& what) {
     const int code = gif->Error;
-    EGifCloseFile(gif, nullptr);  // frees the palette, frames and extension blocks
+    EGifCloseFile(gif, nullptr);  // frees the file and the palette copy EGifPutScreenDesc made
     fail(what, code);
   };
-  if (!gif->SColorMap) abandon("palette");
+  ColorMapObject* palette = GifMakeMapObject(256, colors.data());
+  if (!palette) abandon("palette");
+  EGifSetGifVersion(gif, true);  // GIF89a: the delays and the loop are extensions
+  const int screen = EGifPutScreenDesc(gif, static_cast<int>(w), static_cast<int>(h), 8, 0, palette);
+  GifFreeMapObject(palette);  // EGifPutScreenDesc keeps its own copy
+  if (screen == GIF_ERROR) abandon("screen");
+  // NETSCAPE2.0 application extension before the first frame: loop forever (count 0).
+  static const GifByteType kApp[] = {'N', 'E', 'T', 'S', 'C', 'A', 'P', 'E', '2', '.', '0'};
+  static const GifByteType kLoop[] = {1, 0, 0};
+  if (EGifPutExtensionLeader(gif, APPLICATION_EXT_FUNC_CODE) == GIF_ERROR ||
+      EGifPutExtensionBlock(gif, sizeof(kApp), kApp) == GIF_ERROR ||
+      EGifPutExtensionBlock(gif, sizeof(kLoop), kLoop) == GIF_ERROR || EGifPutExtensionTrailer(gif) == GIF_ERROR)
+    abandon("loop extension");
+  GraphicsControlBlock gcb{};
+  gcb.DisposalMode = DISPOSE_DO_NOT;
+  gcb.UserInputFlag = false;
+  gcb.DelayTime = delay_cs;
+  gcb.TransparentColor = NO_TRANSPARENT_COLOR;
+  GifByteType delay[4];
+  const int delay_size = static_cast<int>(EGifGCBToExtension(&gcb, delay));
   for (int64_t k = 0; k < f; ++k) {
-    SavedImage* image = GifMakeSavedImage(gif, nullptr);
-    if (!image) abandon("frame");
-    image->ImageDesc = GifImageDesc{0, 0, static_cast<GifWord>(w), static_cast<GifWord>(h), false, nullptr};
-    // giflib frees RasterBits with free() when the file is closed.
-    image->RasterBits = static_cast<GifByteType*>(std::malloc(static_cast<size_t>(w * h)));
-    if (!image->RasterBits) abandon("frame memory");
-    std::memcpy(image->RasterBits, indices.data() + k * w * h, static_cast<size_t>(w * h));
-    if (k == 0) {
-      // NETSCAPE2.0 application extension before the first frame: loop forever (count 0).
-      static const GifByteType kApp[] = {'N', 'E', 'T', 'S', 'C', 'A', 'P', 'E', '2', '.', '0'};
-      static const GifByteType kLoop[] = {1, 0, 0};
-      if (GifAddExtensionBlock(&image->ExtensionBlockCount, &image->ExtensionBlocks, APPLICATION_EXT_FUNC_CODE,
-                               sizeof(kApp), const_cast<GifByteType*>(kApp)) == GIF_ERROR ||
-          GifAddExtensionBlock(&image->ExtensionBlockCount, &image->ExtensionBlocks, CONTINUE_EXT_FUNC_CODE,
-                               sizeof(kLoop), const_cast<GifByteType*>(kLoop)) == GIF_ERROR)
-        abandon("loop extension");
-    }
-    GraphicsControlBlock gcb{};
-    gcb.DisposalMode = DISPOSE_DO_NOT;
-    gcb.UserInputFlag = false;
-    gcb.DelayTime = delay_cs;
-    gcb.TransparentColor = NO_TRANSPARENT_COLOR;
-    if (EGifGCBToSavedExtension(&gcb, gif, static_cast<int>(k)) == GIF_ERROR) abandon("frame delay");
+    if (EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, delay_size, delay) == GIF_ERROR) abandon("frame delay");
+    if (EGifPutImageDesc(gif, 0, 0, static_cast<int>(w), static_cast<int>(h), false, nullptr) == GIF_ERROR)
+      abandon("frame");
+    if (EGifPutLine(gif, indices.data() + k * w * h, static_cast<int>(w * h)) == GIF_ERROR) abandon("frame pixels");
   }
-  if (EGifSpew(gif) == GIF_ERROR) abandon("write");  // EGifSpew closes and frees the file when it succeeds
+  if (EGifCloseFile(gif, &error) == GIF_ERROR) fail("write", error);  // writes the trailer; frees the file
   return out;
 }
 
