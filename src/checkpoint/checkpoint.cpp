@@ -86,7 +86,7 @@ std::optional<uint32_t> inflated_crc32(std::string_view packed, uint64_t size) {
 // Checks an unframed (format 2 or 3) checkpoint's zip archive before LibTorch reads it: every entry within the
 // file and its CRC-32 matching its content (LibTorch stores tensors and deflates its code files). Without this, damaged
 // bytes reach LibTorch's unpickler and TorchScript parser, which are not built for hostile input. Returns false for an
-// archive it cannot check (zip64, over 4 GiB), which is then read unchecked.
+// archive it cannot check (zip64 over 4 GiB), which is then read unchecked.
 bool verify_zip(std::string_view bytes, const std::string& path) {
   const auto damaged = [&](const std::string& why) {
     return CheckpointDamaged("checkpoint '" + path + "' is damaged: " + why);
@@ -104,7 +104,14 @@ bool verify_zip(std::string_view bytes, const std::string& path) {
   if (eocd == std::string_view::npos) throw damaged("its zip archive has no end record");
   const uint64_t entries = get_le(bytes, eocd + 10, 2), dir_size = get_le(bytes, eocd + 12, 4),
                  dir_offset = get_le(bytes, eocd + 16, 4);
-  if (entries == 0xFFFF || dir_offset == 0xFFFFFFFF) return false;  // zip64
+  // zip64 markers (counts or offsets that do not fit 16 or 32 bits) belong to archives over 4 GiB, which are read
+  // unchecked; in a smaller file they are damage (or a way around this check), never what LibTorch wrote.
+  const bool huge = bytes.size() >= 0xFFFFFFFFull;
+  const auto zip64 = [&] {
+    if (!huge) throw damaged("its zip archive claims zip64 sizes in a file under 4 GiB");
+    return false;
+  };
+  if (entries == 0xFFFF || dir_offset == 0xFFFFFFFF) return zip64();
   if (dir_offset + dir_size > eocd) throw damaged("its zip directory lies outside the file");
   size_t at = dir_offset;
   for (uint64_t i = 0; i < entries; ++i) {
@@ -113,7 +120,7 @@ bool verify_zip(std::string_view bytes, const std::string& path) {
                    size = get_le(bytes, at + 20, 4), name = get_le(bytes, at + 28, 2),
                    extra = get_le(bytes, at + 30, 2), comment = get_le(bytes, at + 32, 2),
                    local = get_le(bytes, at + 42, 4);
-    if (size == 0xFFFFFFFF || local == 0xFFFFFFFF) return false;  // zip64
+    if (size == 0xFFFFFFFF || local == 0xFFFFFFFF || get_le(bytes, at + 24, 4) == 0xFFFFFFFF) return zip64();
     if (local + 30 > dir_offset || bytes.compare(local, 4, "PK\x03\x04") != 0)
       throw damaged("a zip entry's header is corrupt");
     const uint64_t data = local + 30 + get_le(bytes, local + 26, 2) + get_le(bytes, local + 28, 2);
