@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libtorch-dev libopenblas0-pthread libcli11-dev libspdlog-dev
-          nlohmann-json3-dev libstb-dev libgif-dev libzip-dev libgtest-dev zlib1g-dev dataset-fashion-mnist)
+          nlohmann-json3-dev libstb-dev libgif-dev libzip-dev libgloo-dev libgtest-dev zlib1g-dev dataset-fashion-mnist)
 
 for arg in "$@"; do
   case "$arg" in

@@ -99,11 +99,11 @@ std::string slurp(const std::string& path) {
 
 std::string source_path(const std::string& relative) { return (fs::path(GANPP_SOURCE_DIR) / relative).string(); }
 
-CommandResult run_ganpp(const std::vector<std::string>& args) {
+CommandResult run_shell(const std::string& prefix, const std::vector<std::string>& argv) {
   const std::string dir = temp_dir("cmd");
   const std::string out = dir + "/out", err = dir + "/err";
-  std::string cmd = std::string("'") + GANPP_BINARY + "'";
-  for (const auto& a : args) {
+  std::string cmd = prefix;
+  for (const auto& a : argv) {
     std::string quoted = "'";
     for (char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
     cmd += " " + quoted + "'";
@@ -116,6 +116,12 @@ CommandResult run_ganpp(const std::vector<std::string>& args) {
   r.err = slurp(err);
   fs::remove_all(dir);
   return r;
+}
+
+CommandResult run_ganpp(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {GANPP_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_shell("", argv);
 }
 
 ganpp::Config tiny_config(const std::string& arch, const std::string& loss) {
@@ -151,7 +157,7 @@ void expect_cli_error(const CommandResult& r, int code, const std::vector<std::s
   EXPECT_FALSE(contains(r.err, "Exception raised from")) << "backtrace leaked:\n" << r.err;
 }
 
-BackgroundGanpp start_ganpp(const std::vector<std::string>& args) {
+BackgroundGanpp start_ganpp(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   const std::string dir = temp_dir("bg");
   BackgroundGanpp p;
   p.out_path = dir + "/out";
@@ -167,6 +173,10 @@ BackgroundGanpp start_ganpp(const std::vector<std::string>& args) {
     const int err = ::open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(err, STDERR_FILENO);
+    for (const auto& e : env) {
+      const auto eq = e.find('=');
+      ::setenv(e.substr(0, eq).c_str(), e.substr(eq + 1).c_str(), 1);
+    }
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

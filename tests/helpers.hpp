@@ -65,6 +65,10 @@ struct CommandResult {
 /// of 16, batch 4, a 4-image grid in rows of 2.
 ganpp::Config tiny_config(const std::string& arch = "dcgan", const std::string& loss = "bce");
 
+/// Runs `argv` (shell-quoted here) after the shell text `prefix` (e.g. "cd DIR && VAR=1"), capturing stdout,
+/// stderr and the exit code.
+CommandResult run_shell(const std::string& prefix, const std::vector<std::string>& argv);
+
 /// Runs the ganpp binary with `args` (shell-quoted here), capturing stdout, stderr and the exit code.
 CommandResult run_ganpp(const std::vector<std::string>& args);
 
@@ -86,8 +90,8 @@ struct BackgroundGanpp {
   std::string err() const;
 };
 
-/// Starts the ganpp binary with `args` without waiting for it.
-BackgroundGanpp start_ganpp(const std::vector<std::string>& args);
+/// Starts the ganpp binary with `args` without waiting for it, with `env` ("NAME=VALUE") added to its environment.
+BackgroundGanpp start_ganpp(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
 
 /// Decodes a PNG into uint8 [C, H, W] (a test failure and an empty tensor when it does not decode).
 torch::Tensor read_png(const std::string& path);

@@ -19,9 +19,10 @@ namespace {
 // Modules of one level are independent of each other.
 const std::map<std::string, int> kLevel = {
     {"core", 0},  // config, errors, files, ...
-    {"image", 1},  {"data", 1},       {"losses", 1},     {"augment", 1},  {"metrics", 1}, {"run_dir", 1},
-    {"models", 2}, {"checkpoint", 3}, {"classifier", 3}, {"features", 4}, {"sample", 4},  {"eval", 5},
-    {"export", 5}, {"inspect", 5},    {"report", 5},     {"train", 6},    {"bench", 7},   {"cli", 8},
+    {"dist", 1},     {"image", 1},   {"data", 1},   {"losses", 1},     {"augment", 1},
+    {"metrics", 1},  {"run_dir", 1}, {"models", 2}, {"checkpoint", 3}, {"classifier", 3},
+    {"features", 4}, {"sample", 4},  {"eval", 5},   {"export", 5},     {"inspect", 5},
+    {"report", 5},   {"train", 6},   {"bench", 7},  {"cli", 8},
 };
 
 // include/ganpp/<header> -> the module (folder of src/) that implements it.
@@ -32,6 +33,9 @@ const std::map<std::string, std::string> kHeaderModule = {
     {"files.hpp", "core"},
     {"checksum.hpp", "core"},
     {"rng.hpp", "core"},
+    {"batch_shard.hpp", "core"},
+    {"distributed.hpp", "dist"},
+    {"sync_batch_norm.hpp", "models"},
     {"device.hpp", "core"},
     {"version.hpp", "core"},
     {"json.hpp", "core"},

@@ -9,6 +9,7 @@
 #include "ganpp/config.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/models.hpp"
+#include "ganpp/sync_batch_norm.hpp"
 #include "helpers.hpp"
 
 namespace ganpp {
@@ -101,11 +102,11 @@ TEST_F(ModelsTest, DcganShapesAtEverySupportedSize) {
 
 TEST_F(ModelsTest, DcganCriticWithoutBatchNormUnderGradientPenalty) {
   const Networks gp = build_networks(dcgan_config(32, "wgan-gp", /*width=*/4));
-  EXPECT_EQ(count_modules<torch::nn::BatchNorm2dImpl>(*gp.d), 0);
-  EXPECT_GT(count_modules<torch::nn::BatchNorm2dImpl>(*gp.g), 0);
+  EXPECT_EQ(count_modules<SyncBatchNormImpl>(*gp.d), 0);
+  EXPECT_GT(count_modules<SyncBatchNormImpl>(*gp.g), 0);
   const Networks bce = build_networks(dcgan_config(32, "bce", /*width=*/4));
   // 32 has three stride-2 stages; batch norm after every conv but the first and the last.
-  EXPECT_EQ(count_modules<torch::nn::BatchNorm2dImpl>(*bce.d), 2);
+  EXPECT_EQ(count_modules<SyncBatchNormImpl>(*bce.d), 2);
 }
 
 TEST_F(ModelsTest, UnsupportedSizeIsUsageError) {
@@ -207,7 +208,7 @@ TEST_F(ModelsTest, ClassicMlpParameterCounts) {
   EXPECT_EQ(d_expected, 1460225);
   EXPECT_EQ(count_parameters(*nets.g), g_expected);
   EXPECT_EQ(count_parameters(*nets.d), d_expected);
-  EXPECT_EQ(count_modules<torch::nn::BatchNorm1dImpl>(*nets.d), 0);
+  EXPECT_EQ(count_modules<SyncBatchNormImpl>(*nets.d), 0);
   EXPECT_EQ(count_modules<torch::nn::DropoutImpl>(*nets.d), 0);
 }
 
@@ -235,7 +236,7 @@ TEST_F(ModelsTest, MlpWithBatchNormDropsLinearBiases) {
   c.model.d.hidden = {16, 8};
   c.data.image_size = 4;
   const Networks nets = build_networks(c);
-  EXPECT_EQ(count_modules<torch::nn::BatchNorm1dImpl>(*nets.d), 2);
+  EXPECT_EQ(count_modules<SyncBatchNormImpl>(*nets.d), 2);
   // Bias-free hidden layers, BN scale and shift, then the biased output layer.
   EXPECT_EQ(count_parameters(*nets.d), 16 * 16 + 2 * 16 + 16 * 8 + 2 * 8 + (8 + 1));
 }

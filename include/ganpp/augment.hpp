@@ -52,6 +52,8 @@ class Augmenter {
   void adjust(int64_t step, int64_t images_per_step);
 
   double p() const;
+  /// r_t's running sums [sum of sign(D(x)), count] (a distributed run sums them over the ranks in place).
+  const torch::Tensor& sign_sums() const { return signs_; }
   /// r_t of the last adjustment (0 before the first).
   double rt() const { return rt_; }
 

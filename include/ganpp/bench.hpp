@@ -11,6 +11,8 @@
 
 namespace ganpp {
 
+class Distributed;
+
 /// The names of the shared workloads: dcgan28-bce, dcgan28-wgangp, dcgan64-bce, dcgan64-wgangp.
 const std::vector<std::string>& bench_workloads();
 
@@ -21,6 +23,7 @@ struct BenchOptions {
   uint64_t seed = 0;
   std::string precision = "fp32";  ///< train.precision: fp32 or bf16 autocast
   bool cuda_graph = false;         ///< train.cuda_graph: replay the step as a CUDA graph (CUDA only)
+  Distributed* dist = nullptr;     ///< data-parallel ranks that share the workload's batch (null: one process)
 };
 
 /// The training config of a workload: the reference's architecture, batch, optimiser and loss, with the

@@ -95,6 +95,9 @@ struct DataPosition {
 /// gathered there). Otherwise a background thread gathers the next batches' uint8 images from the host
 /// (memory-mapped) data, into pinned memory on a GPU, while the current step runs; it draws no random number,
 /// so batches and positions are the same as without it.
+/// In data-parallel training each rank's stream yields its rows (batch_shard()) of the same global batches of
+/// `batch_size` images. With the environment variable GANPP_TRACE set (a test hook), each batch's rows are printed
+/// to stderr.
 class DataStream {
  public:
   DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, bool hflip, torch::Device device);
@@ -125,7 +128,10 @@ class DataStream {
   const Dataset& data_;
   torch::Tensor images_;  ///< the images where batches are gathered: data_.images (contiguous), or a device copy
   torch::Tensor labels_;
-  int64_t batch_size_;
+  int64_t batch_size_;        ///< the global batch
+  int64_t local_batch_ = 0;   ///< this rank's rows of it
+  int64_t shard_offset_ = 0;  ///< the first of them
+  bool trace_rows_ = false;
   uint64_t seed_;
   bool hflip_;
   torch::Device device_;

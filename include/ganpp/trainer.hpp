@@ -37,6 +37,7 @@ struct NonFiniteLoss {
   double loss_d = 0, loss_g = 0;
 };
 
+class Distributed;
 class GraphedFunction;
 class Optimizer;
 
@@ -48,6 +49,12 @@ class Trainer {
   /// Expects a config that passed check_supported for `device`.
   Trainer(const Config& config, torch::Device device);
   ~Trainer();
+
+  /// Trains data-parallel in `dist`'s group (null: alone): copies rank 0's networks to every rank, then each
+  /// step averages the gradients over the ranks and, with `sync_batch_norm`, takes batch norm's statistics over
+  /// the global batch (else each rank's own). The batches given to train_step are this rank's rows
+  /// (batch_shard()) of the global batches.
+  void set_distributed(Distributed* dist, bool sync_batch_norm);
 
   /// Throws UsageError when the config asks for something `device` cannot do (checked before data is read).
   static void check_supported(const Config& config, torch::Device device);
@@ -104,6 +111,8 @@ class Trainer {
   StepStats step_body(const std::vector<Batch>& reals);
 
   Config config_;
+  Distributed* dist_ = nullptr;   ///< the data-parallel group, or null
+  bool sync_batch_norm_ = false;  ///< batch norm over the global batch (distributed runs)
   const Loss& loss_;
   torch::Device device_;
   Networks nets_;

@@ -19,6 +19,7 @@
 
 namespace ganpp {
 
+class Distributed;
 class TrainingRun;
 
 /// Which points a step reached: the intervals of train.*_every, and the run's last step.
@@ -70,6 +71,10 @@ struct RunOptions {
   std::string name = "default";     ///< the numbered folder's suffix (the config file's name)
   bool default_observers = true;    ///< log, console, health, grids, evaluations, report, checkpoints
   bool allow_changed_data = false;  ///< resume even when the data's fingerprint changed (exactness is lost)
+  /// Data-parallel training in this group (null: one process). Every rank trains its rows of each global
+  /// batch; only rank 0 has observers and writes the run directory.
+  Distributed* dist = nullptr;
+  bool sync_batch_norm = true;  ///< distributed: batch norm's statistics over the global batch (else per rank)
 };
 
 class TrainingRun {
@@ -136,6 +141,13 @@ class TrainingRun {
   TrainingRun(Config config, std::string run_dir, const RunOptions& options, int64_t step)
       : config_(std::move(config)), run_dir_(std::move(run_dir)), options_(options), finished_(true),
         finished_step_(step) {}
+  /// Whether this process writes the run directory (one process, or rank 0 of a distributed run).
+  bool writer() const;
+  /// Distributed: whether any rank was asked to stop (the same answer on every rank, so all stop after the same
+  /// step); a stop asked elsewhere is requested here too, with its signal.
+  bool agree_stop();
+  /// Distributed: the step's statistics averaged over the ranks (for the log).
+  void average_over_ranks(StepStats& stats);
   /// The log record of a step: step, epoch, losses, D's outputs, penalty and gradient norms.
   Json step_record(const StepStats& stats, double images_per_s, double data_wait_ms) const;
 

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "ganpp/batch_shard.hpp"
+
 namespace ganpp {
 namespace {
 
@@ -31,7 +33,7 @@ Tensor compose(const Tensor& m, const Tensor& n) { return (m.unsqueeze(3) * n.un
 
 // Per image: 1 with probability p, else 0 (float [B]).
 Tensor chance(int64_t batch, const Tensor& p, const torch::TensorOptions& opts) {
-  return (torch::rand({batch}, opts) < p).to(torch::kFloat32);
+  return (shard_rand({batch}, opts) < p).to(torch::kFloat32);
 }
 
 // `value` where `on`, else `identity` ([B] each).
@@ -75,13 +77,13 @@ Tensor resample(const Tensor& images, const Tensor& A, const Tensor& t, bool ref
 Tensor diffaugment_color(const Tensor& images, double strength) {
   const int64_t b = images.size(0);
   const auto opts = images.options().dtype(torch::kFloat32);
-  Tensor x = images + strength * (torch::rand({b, 1, 1, 1}, opts) - 0.5);
+  Tensor x = images + strength * (shard_rand({b, 1, 1, 1}, opts) - 0.5);
   if (x.size(1) == 3) {
     const auto mean = x.mean(1, /*keepdim=*/true);
-    x = (x - mean) * (1 + strength * (2 * torch::rand({b, 1, 1, 1}, opts) - 1)) + mean;
+    x = (x - mean) * (1 + strength * (2 * shard_rand({b, 1, 1, 1}, opts) - 1)) + mean;
   }
   const auto mean = x.mean({1, 2, 3}, /*keepdim=*/true);
-  return (x - mean) * (1 + strength * (torch::rand({b, 1, 1, 1}, opts) - 0.5)) + mean;
+  return (x - mean) * (1 + strength * (shard_rand({b, 1, 1, 1}, opts) - 0.5)) + mean;
 }
 
 Tensor diffaugment_translation(const Tensor& images, double ratio) {
@@ -89,7 +91,7 @@ Tensor diffaugment_translation(const Tensor& images, double ratio) {
   const auto opts = images.options().dtype(torch::kFloat32);
   const auto sx = static_cast<int64_t>(images.size(3) * ratio + 0.5);
   const auto sy = static_cast<int64_t>(images.size(2) * ratio + 0.5);
-  const auto t = torch::stack({torch::randint(-sx, sx + 1, {b}, opts), torch::randint(-sy, sy + 1, {b}, opts)}, 1);
+  const auto t = torch::stack({shard_randint(-sx, sx + 1, {b}, opts), shard_randint(-sy, sy + 1, {b}, opts)}, 1);
   const auto identity = torch::eye(2, opts).expand({b, 2, 2});
   return resample(images, identity, t, /*reflect=*/false);
 }
@@ -99,8 +101,8 @@ Tensor diffaugment_cutout(const Tensor& images, double ratio) {
   const auto opts = images.options().dtype(torch::kFloat32);
   const auto side_x = static_cast<int64_t>(w * ratio + 0.5), side_y = static_cast<int64_t>(h * ratio + 0.5);
   // The square's first row and column: a centre anywhere in the image (DiffAugment's offsets).
-  const auto x0 = torch::randint(0, w + (1 - side_x % 2), {b, 1, 1}, opts) - side_x / 2;
-  const auto y0 = torch::randint(0, h + (1 - side_y % 2), {b, 1, 1}, opts) - side_y / 2;
+  const auto x0 = shard_randint(0, w + (1 - side_x % 2), {b, 1, 1}, opts) - side_x / 2;
+  const auto y0 = shard_randint(0, h + (1 - side_y % 2), {b, 1, 1}, opts) - side_y / 2;
   const auto xs = torch::arange(w, opts).view({1, 1, w}), ys = torch::arange(h, opts).view({1, h, 1});
   const auto in_x = (xs >= x0).logical_and(xs < x0 + side_x), in_y = (ys >= y0).logical_and(ys < y0 + side_y);
   const auto keep = in_x.logical_and(in_y).logical_not().to(torch::kFloat32).unsqueeze(1);
@@ -112,8 +114,8 @@ Tensor ada_augment(const Tensor& images, const Tensor& p) {
   const auto opts = images.options().dtype(torch::kFloat32);
   const auto pf = p.to(torch::kFloat32);
   const auto zero = torch::zeros({b}, opts), one = torch::ones({b}, opts);
-  auto normal = [&] { return torch::randn({b}, opts); };
-  auto uniform = [&] { return torch::rand({b}, opts); };
+  auto normal = [&] { return shard_randn({b}, opts); };
+  auto uniform = [&] { return shard_rand({b}, opts); };
   auto scale2 = [&](const Tensor& sx, const Tensor& sy) {
     return matrices({sx, zero, zero, zero, sy, zero, zero, zero, one}, 3, b);
   };

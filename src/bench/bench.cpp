@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "ganpp/device.hpp"
+#include "ganpp/distributed.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/models.hpp"
 #include "ganpp/trainer.hpp"
@@ -85,7 +86,13 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
   config.train.cuda_graph = config.train.cuda_graph && device.is_cuda();  // reported as off, not logged, elsewhere
   Trainer::check_supported(config, device);
   Trainer trainer(config, device);
-  const int64_t size = config.data.image_size, batch = config.train.batch_size;
+  const int64_t world = options.dist ? options.dist->world() : 1;
+  if (config.train.batch_size % world != 0)
+    throw UsageError("the workload's batch of " + std::to_string(config.train.batch_size) + " does not split over " +
+                     std::to_string(world) + " ranks");
+  trainer.set_distributed(options.dist, /*sync_batch_norm=*/true);
+  // Each rank trains its rows of the workload's batch; the figure is the total over the ranks.
+  const int64_t size = config.data.image_size, batch = config.train.batch_size / world;
   // In-memory data in [-1, 1], one batch per critic step: the figure is training throughput, not disk.
   std::vector<torch::Tensor> reals;
   for (int64_t i = 0; i < config.loss.n_critic; ++i)
@@ -94,6 +101,7 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
 
   auto sync = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();
+    if (options.dist) options.dist->barrier();
   };
   for (int64_t i = 0; i < options.warmup; ++i) trainer.train_step(reals);
   sync();
@@ -101,7 +109,7 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
   for (int64_t i = 0; i < options.steps; ++i) trainer.train_step(reals);
   sync();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double images = static_cast<double>(options.steps * batch * config.loss.n_critic);
+  const double images = static_cast<double>(options.steps * batch * world * config.loss.n_critic);
   Json result{{"workload", options.workload},
               {"images_per_s", round_to(images / seconds, 0.01)},
               {"steps", options.steps},
@@ -109,6 +117,7 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
               {"torch", libtorch_version()},
               {"device", device.str()},
               {"threads", threads},
+              {"ranks", world},
               {"g_params", count_parameters(*trainer.networks().g)},
               {"d_params", count_parameters(*trainer.networks().d)},
               {"peak_rss_mb", round_to(peak_rss_mb(), 0.1)},

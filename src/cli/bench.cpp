@@ -11,6 +11,7 @@ namespace {
 struct BenchFlags {
   BenchOptions options;
   DeviceFlags device;
+  DistFlags dist;
 };
 
 }  // namespace
@@ -33,9 +34,14 @@ Command add_bench(CLI::App& app) {
       ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--cuda-graph", flags->options.cuda_graph, "replay the step as a CUDA graph (train.cuda_graph)");
   flags->device.add_to(*cmd);
+  flags->dist.add_to(*cmd);
   return {cmd, [flags] {
             const torch::Device device = flags->device.setup();
-            std::cout << run_bench(flags->options, device, flags->device.threads).dump() << std::endl;
+            // Under torchrun every rank trains its share of each batch; rank 0 prints the total.
+            const std::unique_ptr<Distributed> dist = flags->dist.join(device);
+            flags->options.dist = dist.get();
+            const Json result = run_bench(flags->options, device, flags->device.threads);
+            if (!dist || dist->rank() == 0) std::cout << result.dump() << std::endl;
             return 0;
           }};
 }

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "ganpp/batch_shard.hpp"
 #include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/image.hpp"
@@ -24,6 +25,25 @@ torch::Device DeviceFlags::setup() {
   const torch::Device dev = resolve_device(device);
   threads = configure_threads(threads);
   return dev;
+}
+
+void DistFlags::add_to(CLI::App& command) {
+  command.add_option("--dist-backend", backend, "distributed runs (torchrun, Slurm): auto, gloo or nccl")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
+  command.add_option("--dist-timeout", timeout, "distributed runs: seconds a rank waits for the others")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+}
+
+std::unique_ptr<Distributed> DistFlags::join(torch::Device device) const {
+  const DistBackend chosen = parse_dist_backend(backend);
+  const WorldEnv env = world_from_environment();
+  if (env.world == 1) return nullptr;
+  auto dist = Distributed::connect(env, chosen, std::chrono::seconds(timeout), device);
+  set_batch_shard({env.rank, env.world});
+  if (env.rank != 0) spdlog::set_level(spdlog::level::err);
+  return dist;
 }
 
 void write_latents(const std::string& path, const torch::Tensor& z, const torch::Tensor& labels) {

@@ -1,10 +1,13 @@
 // Pieces shared by the subcommands: device/thread flags and console logging.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
+
+#include "ganpp/distributed.hpp"
 
 namespace ganpp::cli {
 
@@ -15,6 +18,16 @@ struct DeviceFlags {
   void add_to(CLI::App& command);
   /// Sets the thread count and resolves the device; returns the device, and `threads` holds the count.
   torch::Device setup();
+};
+
+/// `--dist-backend` and `--dist-timeout`, as the commands that run on several ranks (train, bench) take them.
+struct DistFlags {
+  std::string backend = "auto";
+  int timeout = 1800;
+  void add_to(CLI::App& command);
+  /// Joins the other ranks when the launcher's environment (torchrun, Slurm) says there are any, else returns
+  /// null. Sets the process's batch shard; ranks other than 0 then print only errors.
+  std::unique_ptr<Distributed> join(torch::Device device) const;
 };
 
 /// Saves the latents of an export next to it as a dict {"latents": [N, z_dim], "labels": int64 [N] (conditional

@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "ganpp/distributed.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/training_run.hpp"
 
@@ -25,6 +26,9 @@ struct TrainFlags {
   bool dry_run = false;
   bool no_progress = false;
   bool allow_changed_data = false;
+  bool resume_if_exists = false;
+  DistFlags dist;
+  std::string dist_batch_norm = "sync";
   DeviceFlags device;
 };
 
@@ -76,6 +80,18 @@ int run_with_signals(TrainingRun& run) {
 }
 
 int train(TrainFlags& f) {
+  if (f.resume_if_exists) {
+    // A job that its launcher restarts (torchrun --max-restarts) continues its own run when it has a checkpoint.
+    if (f.out.empty() || !f.resume.empty())
+      throw UsageError("--resume-if-exists needs --out DIR (the run that a restarted job continues) and no --resume");
+    if (std::filesystem::exists(std::filesystem::path(f.out) / "checkpoints" / "latest.ckpt")) {
+      f.resume = f.out;
+      f.out.clear();
+      f.config.clear();
+      f.sets.clear();
+      f.seed = -1;
+    }
+  }
   const bool resume = !f.resume.empty();
   if (resume && (!f.config.empty() || !f.out.empty() || f.dry_run))
     throw UsageError("--resume continues a run with its own config and folder; drop --config, --out and --dry-run");
@@ -95,8 +111,16 @@ int train(TrainFlags& f) {
   if (!f.no_progress && ::isatty(STDERR_FILENO)) options.live = &std::cerr;
   options.name = f.config.empty() ? "default" : std::filesystem::path(f.config).stem().string();
   options.allow_changed_data = f.allow_changed_data;
-  auto run = resume ? TrainingRun::resume(f.resume, f.sets, options) : TrainingRun::start(config, f.out, options);
-  return run_with_signals(*run);
+  const std::unique_ptr<Distributed> dist = f.dist.join(options.device);
+  options.dist = dist.get();
+  options.sync_batch_norm = f.dist_batch_norm == "sync";
+  try {
+    auto run = resume ? TrainingRun::resume(f.resume, f.sets, options) : TrainingRun::start(config, f.out, options);
+    return run_with_signals(*run);
+  } catch (const std::exception& e) {
+    if (dist) dist->report_failure(e.what());  // the other ranks' errors name this rank and cause
+    throw;
+  }
 }
 
 }  // namespace
@@ -114,6 +138,13 @@ Command add_train(CLI::App& app) {
                 "no live progress line on a terminal (the periodic log lines remain)");
   cmd->add_flag("--allow-changed-data", flags->allow_changed_data,
                 "resume although the data changed since the run started (the continuation is no longer exact)");
+  cmd->add_flag("--resume-if-exists", flags->resume_if_exists,
+                "continue the run in --out when it has a checkpoint, else start it (for jobs that are restarted)");
+  flags->dist.add_to(*cmd);
+  cmd->add_option("--dist-batch-norm", flags->dist_batch_norm,
+                  "distributed runs: batch-norm statistics over the global batch (sync) or each rank's rows (local)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"sync", "local"}));
   flags->device.add_to(*cmd);
   return {cmd, [flags] { return train(*flags); }};
 }

@@ -21,6 +21,12 @@ const FaultSpec& spec() {
     FaultSpec s;
     const char* env = std::getenv("GANPP_FAULT");
     if (!env || !*env) return s;
+    // Distributed runs: GANPP_FAULT_RANK limits the fault to one rank, and a job that torchrun restarted runs
+    // without it (the restart is what the fault tests).
+    const char* rank = std::getenv("GANPP_FAULT_RANK");
+    if (rank && *rank && std::string(rank) != (std::getenv("RANK") ? std::getenv("RANK") : "0")) return s;
+    const char* restart = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    if (restart && std::atoll(restart) > 0) return s;
     s.active = true;
     s.prefix = env;
     if (s.prefix.rfind("stall:", 0) == 0) {

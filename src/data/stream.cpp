@@ -2,11 +2,14 @@
 // next batches from host memory while the current step runs.
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <iostream>
 #include <mutex>
 #include <thread>
 
+#include "ganpp/batch_shard.hpp"
 #include "ganpp/data.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/rng.hpp"
@@ -93,6 +96,13 @@ DataStream::DataStream(const Dataset& data, int64_t batch_size, uint64_t seed, b
     : data_(data), images_(data.images), labels_(data.labels), batch_size_(batch_size), seed_(seed), hflip_(hflip),
       device_(device) {
   check_batch_fits(data, batch_size);
+  const BatchShard& shard = batch_shard();
+  if (batch_size % shard.world != 0)
+    throw RuntimeError("a batch of " + std::to_string(batch_size) + " does not split over " +
+                       std::to_string(shard.world) + " ranks");
+  local_batch_ = batch_size / shard.world;
+  shard_offset_ = shard.rank * local_batch_;
+  trace_rows_ = std::getenv("GANPP_TRACE") != nullptr;
   batches_per_epoch_ = data.size() / batch_size;
   if (device_.is_cuda() && data.images.numel() <= kDeviceDataLimit) {
     images_ = data.images.to(device_);
@@ -122,7 +132,7 @@ DataPosition DataStream::following(DataPosition pos, int64_t batches_per_epoch) 
 
 torch::Tensor DataStream::rows(DataPosition pos) {
   // `pos` is the position after the batch: its rows are those of batch pos.position - 1 of its epoch.
-  return order(pos.epoch).narrow(0, (pos.position - 1) * batch_size_, batch_size_);
+  return order(pos.epoch).narrow(0, (pos.position - 1) * batch_size_ + shard_offset_, local_batch_);
 }
 
 void DataStream::seek(DataPosition pos) {
@@ -142,9 +152,9 @@ void DataStream::gather_ahead() {
     ahead_end_ = following(ahead_end_, batches_per_epoch_);
     auto g = std::make_shared<Gathering>();
     g->rows = rows(ahead_end_).contiguous();
-    g->images = torch::empty({batch_size_, images_.size(1), images_.size(2), images_.size(3)},
+    g->images = torch::empty({local_batch_, images_.size(1), images_.size(2), images_.size(3)},
                              pinned.dtype(torch::kUInt8));
-    if (labels_.defined()) g->labels = torch::empty({batch_size_}, pinned.dtype(torch::kInt64));
+    if (labels_.defined()) g->labels = torch::empty({local_batch_}, pinned.dtype(torch::kInt64));
     gatherer_->add(g);
     ahead_.push_back(std::move(g));
   }
@@ -152,8 +162,17 @@ void DataStream::gather_ahead() {
 
 Batch DataStream::next() {
   torch::Tensor images, labels;
-  // Drawn on the CPU whatever the device, so that the flips do not depend on where training runs.
-  auto draw_flips = [&] { return torch::rand({batch_size_}) < 0.5; };
+  // Drawn on the CPU whatever the device, so that the flips do not depend on where training runs; for the
+  // global batch, of which this rank takes its rows (so that every rank's generator stays in step).
+  auto draw_flips = [&] { return shard_rand({local_batch_}) < 0.5; };
+  if (trace_rows_) {
+    // Test hook: the rows this rank trains on, one line per batch.
+    const torch::Tensor r = rows(following(pos_, batches_per_epoch_));
+    std::string line = "ganpp-rows rank " + std::to_string(batch_shard().rank) + " batch " +
+                       std::to_string(pos_.epoch * batches_per_epoch_ + pos_.position) + ":";
+    for (int64_t i = 0; i < r.numel(); ++i) line += " " + std::to_string(r[i].item<int64_t>());
+    std::cerr << line + "\n";
+  }
   if (gatherer_) {
     gather_ahead();  // from pos_ when nothing is gathered ahead
     const std::shared_ptr<Gathering> g = ahead_.front();
@@ -167,7 +186,7 @@ Batch DataStream::next() {
       const bool* flipped = flip.data_ptr<bool>();
       const int64_t width = g->images.size(3), rows = g->images[0].numel() / width;
       auto* pixels = static_cast<uint8_t*>(g->images.data_ptr());
-      for (int64_t i = 0; i < batch_size_; ++i)
+      for (int64_t i = 0; i < local_batch_; ++i)
         if (flipped[i])
           for (int64_t r = 0; r < rows; ++r)
             std::reverse(pixels + (i * rows + r) * width, pixels + (i * rows + r + 1) * width);

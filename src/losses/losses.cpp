@@ -1,6 +1,7 @@
 // Loss functions; formulas are in losses.hpp beside each declaration.
 #include "ganpp/losses.hpp"
 
+#include "ganpp/batch_shard.hpp"
 #include "ganpp/device.hpp"
 #include "ganpp/errors.hpp"
 
@@ -64,7 +65,7 @@ torch::Tensor gradient_penalty_of(const std::function<torch::Tensor(const torch:
                                   const torch::Tensor& real, const torch::Tensor& fake, torch::Tensor epsilon) {
   // In fp32 even under bf16 autocast: the squared gradient norms overflow or lose all precision in bf16.
   AutocastGuard fp32(real.device(), /*enabled=*/false);
-  if (!epsilon.defined()) epsilon = torch::rand({real.size(0)}, real.options());
+  if (!epsilon.defined()) epsilon = shard_rand({real.size(0)}, real.options());  // this rank's rows of the global draw
   const auto eps = epsilon.view({-1, 1, 1, 1});
   const auto mixed =
       (eps * real.to(torch::kFloat32) + (1 - eps) * fake.detach().to(torch::kFloat32)).requires_grad_(true);

@@ -5,6 +5,7 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/layers.hpp"
 #include "ganpp/models.hpp"
+#include "ganpp/sync_batch_norm.hpp"
 
 namespace nn = torch::nn;
 
@@ -48,7 +49,7 @@ void dcgan_init(nn::Module& module) {
   for (auto& m : module.modules(/*include_self=*/false)) {
     if (auto* c = m->as<nn::Conv2d>()) c->weight.normal_(0.0, 0.02);
     if (auto* c = m->as<nn::ConvTranspose2d>()) c->weight.normal_(0.0, 0.02);
-    if (auto* b = m->as<nn::BatchNorm2d>()) {
+    if (auto* b = m->as<SyncBatchNorm>()) {
       b->weight.normal_(1.0, 0.02);
       b->bias.zero_();
     }
@@ -120,7 +121,7 @@ class DcganGenerator : public GeneratorBase {
     net_->push_back(maybe_spectral_norm(conv(in, out, /*kernel=*/3, /*stride=*/1, /*padding=*/1, bias), sn_));
   }
   void add_norm_relu(int64_t channels) {
-    net_->push_back(nn::BatchNorm2d(channels));
+    net_->push_back(SyncBatchNorm(/*dims=*/2, channels));
     net_->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
   }
 
@@ -146,7 +147,7 @@ class DcganDiscriminator : public DiscriminatorBase {
     for (size_t s = 1; s < mults.size(); ++s) {
       const int64_t next = model.d.ndf * mults[s];
       net_->push_back(maybe_spectral_norm(conv(width, next, /*kernel=*/4, /*stride=*/2, /*padding=*/1), sn));
-      if (shape.d_batch_norm) net_->push_back(nn::BatchNorm2d(next));
+      if (shape.d_batch_norm) net_->push_back(SyncBatchNorm(/*dims=*/2, next));
       add_activation();
       width = next;
     }

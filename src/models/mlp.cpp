@@ -4,6 +4,7 @@
 #include "ganpp/errors.hpp"
 #include "ganpp/layers.hpp"
 #include "ganpp/models.hpp"
+#include "ganpp/sync_batch_norm.hpp"
 
 namespace nn = torch::nn;
 
@@ -52,7 +53,7 @@ class MlpDiscriminator : public DiscriminatorBase {
     int64_t in = shape.channels * shape.image_size * shape.image_size + (concat_ ? classes_ : 0);
     for (const int64_t width : model.d.hidden) {
       net_->push_back(maybe_spectral_norm(nn::Linear(nn::LinearOptions(in, width).bias(!shape.d_batch_norm)), sn));
-      if (shape.d_batch_norm) net_->push_back(nn::BatchNorm1d(width));
+      if (shape.d_batch_norm) net_->push_back(SyncBatchNorm(/*dims=*/1, width));
       net_->push_back(leaky_relu());
       if (model.d.dropout > 0) net_->push_back(nn::Dropout(model.d.dropout));
       in = width;

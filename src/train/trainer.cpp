@@ -6,8 +6,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ganpp/batch_shard.hpp"
 #include "ganpp/cuda_graph.hpp"
 #include "ganpp/device.hpp"
+#include "ganpp/distributed.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/eval_mode.hpp"
 #include "ganpp/gradients.hpp"
@@ -16,6 +18,7 @@
 #include "ganpp/optimizer.hpp"
 #include "ganpp/rng.hpp"
 #include "ganpp/sample.hpp"
+#include "ganpp/sync_batch_norm.hpp"
 #include "ganpp/version.hpp"
 
 namespace ganpp {
@@ -163,6 +166,22 @@ Trainer::Trainer(const Config& config, torch::Device device)
 
 Trainer::~Trainer() = default;
 
+void Trainer::set_distributed(Distributed* dist, bool sync_batch_norm) {
+  dist_ = dist;
+  sync_batch_norm_ = sync_batch_norm;
+  if (!dist_) return;
+  if (graph_) throw UsageError("train.cuda_graph is not available in distributed runs yet; set train.cuda_graph=false");
+  std::vector<torch::Tensor> state;
+  for (torch::nn::Module* m :
+       {static_cast<torch::nn::Module*>(nets_.g.get()), static_cast<torch::nn::Module*>(nets_.d.get()),
+        static_cast<torch::nn::Module*>(ema_g_.get())}) {
+    if (!m) continue;
+    for (const auto& p : m->parameters()) state.push_back(p);
+    for (const auto& b : m->buffers()) state.push_back(b);
+  }
+  dist_->broadcast(state);
+}
+
 void Trainer::check_supported(const Config& config, torch::Device device) {
   if (config.train.cuda_graph && device.is_cuda() && config.loss.reg_every > 1 &&
       (config.loss.r1_gamma > 0 || config.loss.r2_gamma > 0))
@@ -238,7 +257,10 @@ StepStats Trainer::train_step(const std::vector<Batch>& reals) {
     stats = step_body(reals);
   }
   ++step_;
-  augment_.adjust(step_, static_cast<int64_t>(reals.size()) * reals.front().images.size(0));
+  const int64_t world = batch_shard().world;
+  if (dist_ && augment_.adaptive() && step_ % config_.train.ada_interval == 0)
+    dist_->all_reduce_sum({augment_.sign_sums()});  // r_t of the global batches
+  augment_.adjust(step_, static_cast<int64_t>(reals.size()) * reals.front().images.size(0) * world);
   return stats;
 }
 
@@ -271,6 +293,9 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   const int64_t reg_every = config_.loss.reg_every;
   // With one critic step, the generator step reuses that step's fakes (as the reference DCGAN does).
   const bool reuse_fake = reals.size() == 1;
+  const SyncScope sync(sync_batch_norm_ ? dist_ : nullptr);  // batch norm's statistics over the global batch
+  // Latents for the global batch, of which this rank takes its rows (batch_shard.hpp).
+  auto latents = [&] { return shard_randn({batch, config_.model.z_dim}, opts); };
   StepStats stats;
   torch::Tensor fake, labels, real, real_features;
   // Every image D sees is augmented (train.augment); penalties differentiate through the augmentation.
@@ -289,7 +314,7 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
     DiscriminatorOutput real_out, fake_out;
     {
       AutocastGuard autocast(device_, bf16);
-      const auto z = torch::randn({batch, config_.model.z_dim}, opts);
+      const auto z = latents();
       if (reuse_fake) {
         fake = nets_.g->forward(z, labels);
       } else {
@@ -315,6 +340,7 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
       loss_d = loss_d + zero_centred_penalties(real_out.score, real_in, fake_out.score, fake_in, stats);
     opt_d_->clear_grads();
     loss_d.backward();
+    if (dist_) dist_->average_gradients(*nets_.d);
     stats.grad_norm_d = grad_norm(*nets_.d);
     clip_grads(*nets_.d, config_.optim.d, stats.grad_norm_d);
     opt_d_->step();
@@ -327,6 +353,7 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
       const auto penalty = zero_centred_penalties(real_scores, real_reg, fake_scores, fake_reg, stats);
       opt_d_->clear_grads();
       (static_cast<double>(reg_every) * penalty).backward();
+      if (dist_) dist_->average_gradients(*nets_.d);
       opt_d_->step();
     }
     if (loss_.clip_weights) clip_weights(*nets_.d, config_.loss.clip);
@@ -345,7 +372,7 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   torch::Tensor loss_g;
   {
     AutocastGuard autocast(device_, bf16);
-    if (!reuse_fake) fake = nets_.g->forward(torch::randn({batch, config_.model.z_dim}, opts), labels);
+    if (!reuse_fake) fake = nets_.g->forward(latents(), labels);
     const DiscriminatorOutput out = critic(fake);
     // Relativistic losses compare with D's scores of the last real batch, taken by the updated critic.
     torch::Tensor real_scores;
@@ -360,6 +387,7 @@ StepStats Trainer::step_body(const std::vector<Batch>& reals) {
   }
   opt_g_->clear_grads();
   loss_g.backward();
+  if (dist_) dist_->average_gradients(*nets_.g);
   set_requires_grad(*nets_.d, true);
   stats.grad_norm_g = grad_norm(*nets_.g);
   clip_grads(*nets_.g, config_.optim.g, stats.grad_norm_g);
@@ -399,24 +427,17 @@ void Trainer::refresh_ema_statistics() {
   ema_statistics_step_ = step_;
   // Cumulative averages (momentum none) over fixed latents, with only the batch-norm layers in train mode
   // (spectral-norm vectors and everything else stay as they are).
-  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> norms2;
-  std::vector<std::pair<torch::nn::BatchNorm1dImpl*, c10::optional<double>>> norms1;
-  for (const auto& m : ema_g_->modules(/*include_self=*/false)) {
-    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) norms2.emplace_back(bn, bn->options.momentum());
-    if (auto* bn = m->as<torch::nn::BatchNorm1d>()) norms1.emplace_back(bn, bn->options.momentum());
-  }
-  if (norms2.empty() && norms1.empty()) return;
+  std::vector<std::pair<SyncBatchNormImpl*, c10::optional<double>>> norms;
+  for (const auto& m : ema_g_->modules(/*include_self=*/false))
+    if (auto* bn = m->as<SyncBatchNorm>()) norms.emplace_back(bn, bn->options.momentum());
+  if (norms.empty()) return;
   torch::NoGradGuard no_grad;
   ema_g_->eval();
-  auto prepare = [](auto& list) {
-    for (auto& [bn, momentum] : list) {
-      bn->reset_running_stats();
-      bn->options.momentum(c10::nullopt);
-      bn->train();
-    }
-  };
-  prepare(norms2);
-  prepare(norms1);
+  for (auto& [bn, momentum] : norms) {
+    bn->reset_running_stats();
+    bn->options.momentum(c10::nullopt);
+    bn->train();
+  }
   auto gen = make_generator(config_.train.seed, kEmaStatisticsStream);
   const int64_t batch = config_.train.batch_size, classes = conditional_classes(config_);
   for (int64_t i = 0; i < kEmaStatisticsBatches; ++i) {
@@ -424,14 +445,10 @@ void Trainer::refresh_ema_statistics() {
     const auto labels = classes > 0 ? class_cycle_labels(batch, classes).to(device_) : torch::Tensor();
     ema_g_->forward(z, labels);
   }
-  auto restore = [](auto& list) {
-    for (auto& [bn, momentum] : list) {
-      bn->options.momentum(momentum);
-      bn->eval();
-    }
-  };
-  restore(norms2);
-  restore(norms1);
+  for (auto& [bn, momentum] : norms) {
+    bn->options.momentum(momentum);
+    bn->eval();
+  }
 }
 
 GeneratorBase& Trainer::sampling_generator() {

@@ -5,13 +5,17 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <random>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "ganpp/checkpoint.hpp"
+#include "ganpp/checksum.hpp"
+#include "ganpp/distributed.hpp"
 #include "ganpp/errors.hpp"
 #include "ganpp/fault.hpp"
 #include "ganpp/run_dir.hpp"
@@ -41,6 +45,22 @@ void resolve_classes(Config& config, const Dataset& data) {
     throw RuntimeError("config key 'model.num_classes' = " + std::to_string(config.model.num_classes) + ", but '" +
                        data.source + "' has " + std::to_string(found) + " classes; set it to 0 to take the data's");
   config.model.num_classes = found;
+}
+
+// CRC-32s of both networks' parameters and of their buffers: the test hook GANPP_TRACE prints them, so that the
+// suite can tell that the ranks of a distributed run hold the same networks.
+std::string networks_crc(const Networks& nets) {
+  uint32_t params = 0, buffers = 0;
+  const auto add = [](uint32_t& crc, const torch::Tensor& t) {
+    const torch::Tensor c = t.detach().cpu().contiguous();
+    crc = crc32_update(crc, c.data_ptr(), static_cast<size_t>(c.nbytes()));
+  };
+  for (const torch::nn::Module* m :
+       {static_cast<const torch::nn::Module*>(nets.g.get()), static_cast<const torch::nn::Module*>(nets.d.get())}) {
+    for (const auto& p : m->parameters()) add(params, p);
+    for (const auto& b : m->buffers()) add(buffers, b);
+  }
+  return "parameters " + std::to_string(params) + " buffers " + std::to_string(buffers);
 }
 
 // A new run's identity: 64 random bits in hex.
@@ -75,6 +95,14 @@ void check_same_run(const CheckpointReader& checkpoint, const std::string& run_d
     throw RuntimeError("checkpoint '" + checkpoint.path() + "' belongs to another run (run id " + id +
                        ") than the one in '" + run_dir + "' (run id " + folder_id +
                        "); nothing was changed. Resume a checkpoint in its own run directory");
+}
+
+// A distributed run splits each global batch evenly over its ranks.
+void check_batch_splits(const Config& config, const RunOptions& options) {
+  if (!options.dist || config.train.batch_size % options.dist->world() == 0) return;
+  throw UsageError("config key 'train.batch_size' = " + std::to_string(config.train.batch_size) +
+                   " is the global batch and must divide by the number of ranks (" +
+                   std::to_string(options.dist->world()) + ")");
 }
 
 // Only run-length, cadence and placement keys may change when resuming.
@@ -120,9 +148,11 @@ TrainingRun::TrainingRun(Config config, std::string run_dir, Dataset data, const
   trainer_ = std::make_unique<Trainer>(config_, options_.device);
   stream_ = std::make_unique<DataStream>(data_, config_.train.batch_size, config_.train.seed, config_.data.hflip,
                                          options_.device);
-  if (options_.default_observers)
+  if (options_.default_observers && writer())
     for (auto& observer : default_observers(config_)) observers_.push_back(std::move(observer));
 }
+
+bool TrainingRun::writer() const { return !options_.dist || options_.dist->rank() == 0; }
 
 TrainingRun::~TrainingRun() = default;
 
@@ -131,6 +161,7 @@ Json TrainingRun::run_info() const {
               {"libtorch_version", libtorch_version()},
               {"device", options_.device.str()},
               {"threads", options_.threads},
+              {"ranks", options_.dist ? options_.dist->world() : 1},
               {"id", origin_.run_id},
               {"data_fingerprint", origin_.data_fingerprint}};
 }
@@ -138,10 +169,19 @@ Json TrainingRun::run_info() const {
 std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string& out_dir, const RunOptions& options) {
   validate(config);
   Trainer::check_supported(config, options.device);
-  check_out_dir(out_dir);
+  check_batch_splits(config, options);
+  const bool writer = !options.dist || options.dist->rank() == 0;
+  if (writer) check_out_dir(out_dir);
   Dataset data = load_dataset(config.data);
   resolve_classes(config, data);
   check_batch_fits(data, config.train.batch_size);
+  if (!writer) {
+    // Another rank: rank 0 owns the run directory; this one only trains.
+    const std::string run_dir = options.dist->broadcast_bytes("");
+    std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), run_dir, std::move(data), options));
+    run->trainer_->set_distributed(options.dist, options.sync_batch_norm);
+    return run;
+  }
   const std::string fingerprint = data.fingerprint;  // a copy: `data` moves into the run
   const bool reuse = !out_dir.empty() && unfinished_run(out_dir);
   std::string run_dir = create_run_dir(out_dir, options.name, options.runs_root);
@@ -164,20 +204,27 @@ std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string
   run->origin_.run_id = new_run_id();
   run->origin_.data_fingerprint = fingerprint;
   write_run_config(run->run_dir_, run->config_, run->run_info());
+  if (options.dist) {
+    options.dist->broadcast_bytes(run->run_dir_);
+    run->trainer_->set_distributed(options.dist, options.sync_batch_norm);
+  }
   return run;
 }
 
 std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const std::vector<std::string>& overrides,
                                                  const RunOptions& options) {
   check_resumable(overrides);
-  if (std::filesystem::is_directory(path) && unfinished_run(path))
+  const bool writer = !options.dist || options.dist->rank() == 0;
+  if (writer && std::filesystem::is_directory(path) && unfinished_run(path))
     throw RuntimeError("'" + path +
                        "' holds no checkpoint: its run stopped before the first one, so there is "
                        "nothing to continue; start it again with 'ganpp train --out " +
                        path + "' (and its --config)");
-  const std::string checkpoint_file = resolve_checkpoint_path(path);
+  std::string checkpoint_file = writer ? resolve_checkpoint_path(path) : "";
+  // Every rank reads the checkpoint that rank 0 chose (the run directory is on a filesystem they share).
+  if (options.dist) checkpoint_file = options.dist->broadcast_bytes(checkpoint_file);
   std::string run_dir = run_dir_of_checkpoint(checkpoint_file);
-  auto lock = std::make_unique<RunLock>(run_dir);
+  auto lock = writer ? std::make_unique<RunLock>(run_dir) : nullptr;
   const std::unique_ptr<CheckpointReader> reader = open_for_resume(checkpoint_file, run_dir, options.device);
   CheckpointReader& checkpoint = *reader;
   check_same_run(checkpoint, run_dir);
@@ -186,6 +233,7 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
   Config config = config_from_json(json);
   validate(config);
   Trainer::check_supported(config, options.device);
+  check_batch_splits(config, options);
   const int64_t step = checkpoint.state().step;
   if (step >= config.train.steps) {
     spdlog::info("the run in {} is finished at step {} (train.steps = {}); to continue it, raise train.steps, e.g. "
@@ -209,7 +257,10 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
                        "data, or resume with --allow-changed-data to continue on the new data");
   std::unique_ptr<TrainingRun> run(new TrainingRun(std::move(config), std::move(run_dir), std::move(data), options));
   run->trainer_->load(checkpoint);
+  run->trainer_->set_distributed(options.dist, options.sync_batch_norm);
   run->resumed_from_ = checkpoint_file;
+  run->stream_->seek(checkpoint.state().data);
+  if (!writer) return run;
   run->lock_ = std::move(lock);
   // Runs from before run ids take the one of their folder, or a new one.
   run->origin_.run_id = checkpoint.origin().run_id;
@@ -222,7 +273,6 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
   remove_temporaries(run->run_dir_);
   truncate_log(run->run_dir_, step);
   write_run_config(run->run_dir_, run->config_, run->run_info());
-  run->stream_->seek(checkpoint.state().data);
   if (data_changed) {
     spdlog::warn("the data at '{}' changed since the run started (fingerprint {}, now {}); continuing on it as "
                  "--allow-changed-data asks: this run is no longer an exact continuation",
@@ -265,6 +315,35 @@ std::string TrainingRun::checkpoint_bytes() {
   return checkpoint.bytes();
 }
 
+bool TrainingRun::agree_stop() {
+  Distributed& dist = *options_.dist;
+  // Each rank's slot: 0, or the signal that asked it to stop (-1 for a stop without a signal).
+  torch::Tensor asked = torch::zeros({dist.world()}, torch::kInt64);
+  if (stop_requested_) asked[dist.rank()] = stop_signal_ ? static_cast<int64_t>(stop_signal_) : -1;
+  dist.all_reduce_sum({asked});
+  for (int64_t r = 0; r < dist.world(); ++r) {
+    const int64_t signal = asked[r].item<int64_t>();
+    if (signal == 0) continue;
+    if (!stop_requested_) request_stop(signal > 0 ? static_cast<int>(signal) : 0);
+    return true;
+  }
+  return false;
+}
+
+void TrainingRun::average_over_ranks(StepStats& s) {
+  // Losses, D's outputs and penalties are this rank's means; the gradient norms are already global.
+  std::vector<torch::Tensor*> local = {&s.loss_d,  &s.loss_g, &s.d_real, &s.d_fake,
+                                       &s.penalty, &s.r1,     &s.r2,     &s.sign_real};
+  std::vector<torch::Tensor> values;
+  for (torch::Tensor* t : local)
+    if (t->defined()) {
+      *t = t->detach().to(torch::kFloat64).clone();
+      values.push_back(*t);
+    }
+  options_.dist->all_reduce_sum(values);
+  for (auto& v : values) v.div_(static_cast<double>(options_.dist->world()));
+}
+
 Json TrainingRun::step_record(const StepStats& s, double images_per_s, double data_wait_ms) const {
   const Loss& loss = trainer_->loss();
   Json record = {{"step", step()},
@@ -304,20 +383,27 @@ void TrainingRun::run() {
   using Clock = std::chrono::steady_clock;
   const TrainConfig& t = config_.train;
   // A resumed run continues warning state and best FD where its log stops (read once).
-  past_log_ = read_log(run_dir_);
+  if (writer()) past_log_ = read_log(run_dir_);
+  Distributed* dist = options_.dist;
   try {
     for (auto& o : observers_) o->on_start(*this);
     auto interval_start = Clock::now();
     int64_t interval_images = 0;
     Clock::duration interval_data_wait{};  // the time the loop waited for batches
+    int64_t interval_rank_images = 0;      // distributed: the images this rank trained on
     std::vector<Batch> reals(static_cast<size_t>(config_.loss.n_critic));
     while (step() < t.steps) {
       const auto data_start = Clock::now();
       for (auto& r : reals) r = stream_->next();
       interval_data_wait += Clock::now() - data_start;
-      const StepStats stats = trainer_->train_step(reals);
+      StepStats stats = trainer_->train_step(reals);
       set_fault_step(step());
+      fault_point("step");
       interval_images += static_cast<int64_t>(reals.size()) * t.batch_size;
+      interval_rank_images += static_cast<int64_t>(reals.size()) * reals.front().images.size(0);
+      // One process acts on a stop request wherever the loop is; ranks act on the one they agreed on here.
+      const bool agreed_stop = dist && agree_stop();
+      auto stopping = [&] { return dist ? agreed_stop : stop_requested_.load(); };
       const int64_t s = step();
       StepPoints points;
       points.last = s == t.steps;
@@ -330,9 +416,19 @@ void TrainingRun::run() {
         if (options_.device.is_cuda()) torch::cuda::synchronize();
         const double seconds = std::chrono::duration<double>(Clock::now() - interval_start).count();
         check_finite();
-        const torch::Tensor grid = points.sample ? trainer_->sample_images() : torch::Tensor();
+        if (dist) average_over_ranks(stats);
+        const torch::Tensor grid = points.sample && writer() ? trainer_->sample_images() : torch::Tensor();
         Json record = step_record(stats, interval_images / std::max(seconds, 1e-9),
                                   std::chrono::duration<double, std::milli>(interval_data_wait).count());
+        if (dist) {
+          // The images each rank trained on since the last record.
+          torch::Tensor images = torch::zeros({dist->world()}, torch::kInt64);
+          images[dist->rank()] = interval_rank_images;
+          dist->all_reduce_sum({images});
+          record["rank_images"] = std::vector<int64_t>(images.data_ptr<int64_t>(),
+                                                       images.data_ptr<int64_t>() + images.numel());
+        }
+        interval_rank_images = 0;
         for (auto& o : observers_) o->on_log(*this, record, grid);
         if (points.sample)
           for (auto& o : observers_) o->on_sample(*this, grid);
@@ -340,21 +436,29 @@ void TrainingRun::run() {
         interval_images = 0;
         interval_data_wait = {};
       }
-      if (points.evaluate && !stop_requested_) {
+      if (points.evaluate && !stopping()) {
         check_finite();  // never evaluate (or keep as best) a diverged state
         Evaluation evaluation{{{"step", s}, {"epoch", rounded(epoch(), 3)}}, false};
         // A stop requested during the evaluation abandons it: later observers never see it half done.
         for (auto& o : observers_)
           if (!stop_requested_) o->on_evaluation(*this, evaluation);
+        // Rank 0 evaluates alone; the others wait for it without a collective's timeout.
+        if (dist)
+          writer() ? dist->done("evaluation@" + std::to_string(s))
+                   : dist->wait_for_rank0("evaluation@" + std::to_string(s));
       }
       for (auto& o : observers_) o->on_step(*this, stats, points);
-      // A stop requested during this step (by a signal, or an observer above) ends it with a checkpoint.
-      if (points.checkpoint || stop_requested_) {
+      // A stop requested during this step (by a signal, or an observer above) ends it with a checkpoint, which
+      // only the writer makes.
+      if ((points.checkpoint || stopping()) && writer()) {
         const std::string bytes = checkpoint_bytes();
         for (auto& o : observers_) o->on_checkpoint(*this, bytes);
       }
-      if (stop_requested_) break;
+      if (stopping()) break;
     }
+    if (std::getenv("GANPP_TRACE"))
+      std::cerr << "ganpp-params rank " << (dist ? dist->rank() : 0) << " step " << step() << ": "
+                << networks_crc(trainer_->networks()) << "\n";
     for (auto& o : observers_) o->on_finish(*this);
   } catch (const std::exception& e) {
     for (auto& o : observers_) o->on_error(*this, e);
