@@ -48,10 +48,6 @@ class Distributed {
 
   int64_t rank() const { return env_.rank; }
   int64_t world() const { return env_.world; }
-  const WorldEnv& env() const { return env_; }
-  std::chrono::seconds timeout() const { return timeout_; }
-  /// "gloo" (or "nccl").
-  std::string backend() const;
 
   /// Sums `tensors` over the ranks in place (one flat buffer per dtype).
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
@@ -61,8 +57,6 @@ class Distributed {
   void broadcast(const std::vector<torch::Tensor>& tensors);
   /// Rank 0's `bytes` on every rank.
   std::string broadcast_bytes(const std::string& bytes);
-  /// True on every rank when `flag` is true on any.
-  bool any(bool flag);
   void barrier();
   /// Waits until rank 0 calls done(`name`) (rank 0 returns at once): for work that rank 0 does alone, such as an
   /// evaluation, which may take longer than a collective's timeout. A rank 0 that fails or dies ends the wait.

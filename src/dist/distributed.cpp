@@ -88,6 +88,8 @@ struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;  ///< ganpp's own keys (failures, rank-0 work)
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
 
+  /// "rank R failed: <its message> (...)" for the first other rank that recorded a failure, else empty.
+  std::string peer_failure(const WorldEnv& env);
   /// Sums `tensors` over the ranks, or copies rank 0's into them: one flat buffer per dtype.
   void run(const std::vector<torch::Tensor>& tensors, bool broadcast);
 };
@@ -139,22 +141,26 @@ std::unique_ptr<Distributed> Distributed::connect(const WorldEnv& env, DistBacke
   return std::unique_ptr<Distributed>(new Distributed(env, timeout, std::move(impl)));
 }
 
-std::string Distributed::backend() const { return "gloo"; }
+std::string Distributed::Impl::peer_failure(const WorldEnv& env) {
+  for (int64_t r = 0; r < env.world; ++r) {
+    const std::string key = "failed/" + std::to_string(r);
+    if (r == env.rank || !store->check({key})) continue;
+    const std::vector<uint8_t> message = store->get(key);
+    return "rank " + std::to_string(r) + " failed: " + std::string(message.begin(), message.end()) + " (rank " +
+           std::to_string(env.rank) + " of " + std::to_string(env.world) + " stops too)";
+  }
+  return "";
+}
 
 void Distributed::fail(const std::string& what, const std::exception& cause) {
   std::string peer;
   try {
-    for (int64_t r = 0; r < env_.world && peer.empty(); ++r) {
-      const std::string key = "failed/" + std::to_string(r);
-      if (r == env_.rank || !impl_->store->check({key})) continue;
-      const std::vector<uint8_t> message = impl_->store->get(key);
-      peer = "rank " + std::to_string(r) + " failed: " + std::string(message.begin(), message.end());
-    }
+    peer = impl_->peer_failure(env_);
   } catch (const std::exception&) {
     // The store went with the rank that hosted it: nothing more to learn.
   }
+  if (!peer.empty()) throw RuntimeError(peer);
   const std::string self = "rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.world);
-  if (!peer.empty()) throw RuntimeError(peer + " (" + self + " stops too)");
   throw RuntimeError(self + ": " + what + " failed (" + first_line(cause.what()) +
                      "); another rank died or did not answer within --dist-timeout (" +
                      std::to_string(timeout_.count()) + " s)");
@@ -226,11 +232,8 @@ void Distributed::wait_for_rank0(const std::string& name) {
   try {
     // Polled rather than waited for with the store's timeout: rank 0's work may take longer than that.
     while (!impl_->store->check({key})) {
-      if (impl_->store->check({"failed/0"})) {
-        const std::vector<uint8_t> message = impl_->store->get("failed/0");
-        throw RuntimeError("rank 0 failed: " + std::string(message.begin(), message.end()) + " (rank " +
-                           std::to_string(env_.rank) + " of " + std::to_string(env_.world) + " stops too)");
-      }
+      const std::string peer = impl_->peer_failure(env_);
+      if (!peer.empty()) throw RuntimeError(peer);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   } catch (const RuntimeError&) {
@@ -269,7 +272,6 @@ std::unique_ptr<Distributed> Distributed::connect(const WorldEnv& env, DistBacke
                    "libgloo-dev), but the environment asks for " +
                    std::to_string(env.world) + " ranks");
 }
-std::string Distributed::backend() const { return ""; }
 void Distributed::fail(const std::string& what, const std::exception& cause) { throw RuntimeError(what); }
 void Distributed::all_reduce_sum(const std::vector<torch::Tensor>&) {}
 void Distributed::broadcast(const std::vector<torch::Tensor>&) {}
@@ -301,12 +303,6 @@ std::string Distributed::broadcast_bytes(const std::string& bytes) {
   if (env_.rank == 0) std::memcpy(data.data_ptr(), bytes.data(), bytes.size());
   broadcast({data});
   return std::string(static_cast<const char*>(data.data_ptr()), static_cast<size_t>(data.numel()));
-}
-
-bool Distributed::any(bool flag) {
-  torch::Tensor t = torch::full({1}, flag ? 1.0f : 0.0f);
-  all_reduce_sum({t});
-  return t.item<float>() > 0;
 }
 
 namespace {

@@ -25,8 +25,7 @@ torch::Tensor sync_batch_norm(SyncBatchNormImpl& bn, const torch::Tensor& input,
   if (bn.options.affine()) y = y * bn.weight.view(shape) + bn.bias.view(shape);
   if (bn.options.track_running_stats()) {
     torch::NoGradGuard no_grad;
-    const double total = n.item<double>();
-    const auto unbiased = var * (total / std::max(total - 1, 1.0));
+    const auto unbiased = var * n / (n - 1).clamp_min(1);  // on the device: no host sync inside a step
     bn.running_mean.mul_(1 - momentum).add_(mean.to(bn.running_mean.scalar_type()), momentum);
     bn.running_var.mul_(1 - momentum).add_(unbiased.to(bn.running_var.scalar_type()), momentum);
   }
