@@ -17,13 +17,15 @@
 #   .gpu-data/fashion-mnist  train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (Debian's
 #                  dataset-fashion-mnist installs them in /usr/share/datasets/fashion-mnist).
 # The PyTorch side of the benchmark is scripts/bench_reference.py.
-# Environment: GPU_CHECK_ROUNDS (2), GPU_CHECK_STEPS (100), GPU_CHECK_PHASES ("build test train bench").
+# Distributed training on the GPU (the `dist` phase): a one-rank NCCL group under PyTorch's torchrun, a short
+# training run and the benchmark, against the same without a group (the exchange's cost).
+# Environment: GPU_CHECK_ROUNDS (2), GPU_CHECK_STEPS (100), GPU_CHECK_PHASES ("build test train dist bench").
 set -uo pipefail
 root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 out=${OUT:-$root/out/gpu}
 mkdir -p "$out"
-phases=${GPU_CHECK_PHASES:-build test train bench}
+phases=${GPU_CHECK_PHASES:-build test train dist bench}
 rounds=${GPU_CHECK_ROUNDS:-2}
 steps=${GPU_CHECK_STEPS:-100}
 deps=$root/.gpu-deps/usr
@@ -43,7 +45,7 @@ if has build; then
       -DZLIB_ROOT="$deps" -DTORCH_CUDA_ARCH_LIST=9.0 &&
     ninja -C build-gpu -k 0 -j "$(nproc)"; } >"$out/build.log" 2>&1
   rc=$?
-  grep -E "error|GANPP|CUDA" "$out/build.log" | head -20 >>"$out/summary.txt"
+  grep -E "error|GANPP|CUDA|ganpp:" "$out/build.log" | head -20 >>"$out/summary.txt"
   stamp "build rc=$rc"
   ((rc == 0)) || { grep -E "error|FAILED" "$out/build.log" | sort -u | head -60; exit 1; }
 fi
@@ -81,6 +83,26 @@ for run in ("eager", "graph", "resumed"):
     print(f"{run:8} step {last['step']} loss_d {last['loss_d']:.4f} loss_g {last['loss_g']:.4f} "
           f"D(x) {last['d_real']:.3f} median images/s {sorted(speeds)[len(speeds)//2]:.0f}")
 PY
+fi
+
+if has dist; then
+  # One GPU: a group of one rank (NCCL refuses two ranks on one GPU), which still runs every collective.
+  torchrun=(python3 -m torch.distributed.run --nproc_per_node 1 --master_port 29511 --no_python)
+  dist_dir=$(mktemp -d)
+  stamp "dist: 200 steps on a one-rank NCCL group"
+  timeout 120 "${torchrun[@]}" "$ganpp" train --config configs/fashion_mnist_dcgan_bce.json \
+    --set data.path=.gpu-data/fashion-mnist --set train.steps=200 --set train.log_every=50 --device cuda \
+    --no-progress --dist-backend nccl --out "$dist_dir/nccl" >"$out/dist.log" 2>&1
+  stamp "rc=$? $(grep -o 'step 200/200.*' "$out/dist.log" | tail -1) $(grep -c '"rank_images"' "$dist_dir/nccl/log.jsonl" 2>/dev/null) records with rank_images"
+  for w in dcgan28-bce dcgan64-bce; do
+    timeout 60 "${torchrun[@]}" "$ganpp" bench --workload "$w" --steps "$steps" --warmup 10 --device cuda \
+      --dist-backend nccl >>"$out/dist_bench.jsonl" 2>>"$out/dist.log"
+    timeout 60 "$ganpp" bench --workload "$w" --steps "$steps" --warmup 10 --device cuda >>"$out/dist_bench.jsonl" \
+      2>>"$out/dist.log"
+  done
+  stamp "dist bench (one-rank NCCL group, then no group):"
+  grep -o '"workload":"[^"]*"\|"images_per_s":[0-9.]*\|"ranks":[0-9]*' "$out/dist_bench.jsonl" | paste -sd' ' \
+    >>"$out/summary.txt"
 fi
 
 if has bench; then

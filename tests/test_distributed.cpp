@@ -17,6 +17,7 @@
 
 #include "ganpp/checkpoint.hpp"
 #include "ganpp/distributed.hpp"
+#include "ganpp/errors.hpp"
 #include "ganpp/models.hpp"
 #include "helpers.hpp"
 
@@ -342,6 +343,34 @@ TEST_F(DistributedTest, AGlobalBatchThatDoesNotSplitIsAConfigError) {
   EXPECT_NE(r.code, 0);
   EXPECT_TRUE(contains(r.err, "train.batch_size")) << r.err;
   EXPECT_TRUE(contains(r.err, "must divide by the number of ranks (2)")) << r.err;
+}
+
+// A group of one rank (what a backend named under a one-process launch forms), in this process: the collectives
+// run through Gloo and give back what went in; a backend this build or device cannot have is refused by name.
+TEST(DistributedGroupTest, AGroupOfOneRankRunsEveryCollective) {
+  if (!distributed_built()) GTEST_SKIP() << "needs a ganpp built with c10d/Gloo (libgloo-dev)";
+  WorldEnv env;
+  env.launcher = "environment";
+  env.master_addr = "127.0.0.1";
+  env.master_port = free_port();
+  EXPECT_EQ(rank_device(env, torch::kCPU), torch::Device(torch::kCPU));
+  try {
+    Distributed::connect(env, DistBackend::nccl, std::chrono::seconds(5), torch::kCPU);
+    ADD_FAILURE() << "NCCL on the CPU was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_TRUE(contains(e.what(), "--dist-backend nccl")) << e.what();
+  }
+  auto group = Distributed::connect(env, DistBackend::automatic, std::chrono::seconds(5), torch::kCPU);
+  ASSERT_TRUE(group);
+  EXPECT_EQ(group->world(), 1);
+  torch::Tensor a = torch::tensor({1.5, -2.0}), b = torch::tensor({7}, torch::kInt64);
+  group->all_reduce_sum({a, b});
+  EXPECT_TRUE(torch::equal(a, torch::tensor({1.5, -2.0})));
+  EXPECT_EQ(b.item<int64_t>(), 7);
+  EXPECT_EQ(group->broadcast_bytes("rank zero's bytes"), "rank zero's bytes");
+  group->barrier();
+  group->wait_for_rank0("step@1");  // rank 0 never waits for itself
+  group->done("step@1");
 }
 
 }  // namespace

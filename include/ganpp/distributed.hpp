@@ -1,5 +1,5 @@
-// Data-parallel training over PyTorch's c10d process groups (Gloo): where this process stands among the ranks
-// (from torchrun's or Slurm's environment), and the collectives the training step needs.
+// Data-parallel training over PyTorch's c10d process groups (Gloo on the CPU, NCCL on GPUs): where this process
+// stands among the ranks (from torchrun's or Slurm's environment), and the collectives the training step needs.
 #pragma once
 
 #include <chrono>
@@ -15,7 +15,7 @@ namespace ganpp {
 /// This process's place in a distributed launch, as the launcher's environment gives it.
 struct WorldEnv {
   int64_t rank = 0;
-  int64_t world = 1;  ///< 1: not distributed
+  int64_t world = 1;  ///< 1: not distributed (unless a backend is named under a launcher: a group of one)
   int64_t local_rank = 0;
   std::string launcher;  ///< "torchrun", "slurm", "environment" (RANK/WORLD_SIZE set by hand), or empty
   std::string master_addr;
@@ -33,15 +33,20 @@ enum class DistBackend { automatic, gloo, nccl };
 /// "auto", "gloo" or "nccl" (UsageError otherwise).
 DistBackend parse_dist_backend(const std::string& name);
 
-/// Whether this build trains on several processes (LibTorch with c10d, compiled with Gloo's headers).
+/// Whether this build trains on several processes (LibTorch with c10d, compiled with Gloo's headers or NCCL's).
 bool distributed_built();
+
+/// The device a rank trains on: the CPU as asked, or on CUDA the GPU of its LOCAL_RANK (the only GPU it sees
+/// where the launcher shows each rank one). Throws UsageError where the node has fewer GPUs than ranks.
+torch::Device rank_device(const WorldEnv& env, torch::Device requested);
 
 /// A process group of the ranks of one run, with the collectives of data-parallel training. A collective that
 /// fails (a rank died, raised, or did not answer within the timeout) throws RuntimeError naming the failed rank
 /// and its cause where it reported one.
 class Distributed {
  public:
-  /// Connects to the other ranks (each rank calls it; blocks until all arrived or `timeout` passed).
+  /// Connects to the other ranks (each rank calls it; blocks until all arrived or `timeout` passed). `automatic`
+  /// takes NCCL for a CUDA `device` where this build has it, else Gloo; `device` is rank_device's.
   static std::unique_ptr<Distributed> connect(const WorldEnv& env, DistBackend backend, std::chrono::seconds timeout,
                                               torch::Device device);
   ~Distributed();
@@ -59,7 +64,8 @@ class Distributed {
   std::string broadcast_bytes(const std::string& bytes);
   void barrier();
   /// Waits until rank 0 calls done(`name`) (rank 0 returns at once): for work that rank 0 does alone, such as an
-  /// evaluation, which may take longer than a collective's timeout. A rank 0 that fails or dies ends the wait.
+  /// evaluation or a checkpoint, which may take longer than a collective's timeout. A rank 0 that fails or dies
+  /// ends the wait.
   void wait_for_rank0(const std::string& name);
   void done(const std::string& name);
   /// Records this rank's failure where the other ranks read it, so that their errors name this rank and cause.

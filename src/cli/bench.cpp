@@ -36,7 +36,7 @@ Command add_bench(CLI::App& app) {
   flags->device.add_to(*cmd);
   flags->dist.add_to(*cmd);
   return {cmd, [flags] {
-            const torch::Device device = flags->device.setup();
+            torch::Device device = flags->device.setup();
             // Under torchrun every rank trains its share of each batch; rank 0 prints the total.
             const std::unique_ptr<Distributed> dist = flags->dist.join(device);
             flags->options.dist = dist.get();

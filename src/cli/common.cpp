@@ -36,10 +36,13 @@ void DistFlags::add_to(CLI::App& command) {
       ->check(CLI::PositiveNumber);
 }
 
-std::unique_ptr<Distributed> DistFlags::join(torch::Device device) const {
+std::unique_ptr<Distributed> DistFlags::join(torch::Device& device) const {
   const DistBackend chosen = parse_dist_backend(backend);
   const WorldEnv env = world_from_environment();
-  if (env.world == 1) return nullptr;
+  // One process is distributed only when asked for a backend by name under a launcher (to time its overhead).
+  if (env.world == 1 && (chosen == DistBackend::automatic || env.master_addr.empty() || env.master_port <= 0))
+    return nullptr;
+  device = rank_device(env, device);
   auto dist = Distributed::connect(env, chosen, std::chrono::seconds(timeout), device);
   set_batch_shard({env.rank, env.world});
   if (env.rank != 0) spdlog::set_level(spdlog::level::err);

@@ -25,9 +25,10 @@ struct DistFlags {
   std::string backend = "auto";
   int timeout = 1800;
   void add_to(CLI::App& command);
-  /// Joins the other ranks when the launcher's environment (torchrun, Slurm) says there are any, else returns
-  /// null. Sets the process's batch shard; ranks other than 0 then print only errors.
-  std::unique_ptr<Distributed> join(torch::Device device) const;
+  /// Joins the other ranks when the launcher's environment (torchrun, Slurm) says there are any (or, with a
+  /// backend named, forms a group of one under a launcher), else returns null. Sets the process's batch shard and
+  /// `device` to this rank's (on CUDA: the GPU of its LOCAL_RANK); ranks other than 0 then print only errors.
+  std::unique_ptr<Distributed> join(torch::Device& device) const;
 };
 
 /// Saves the latents of an export next to it as a dict {"latents": [N, z_dim], "labels": int64 [N] (conditional

@@ -1,5 +1,6 @@
-// Data-parallel collectives over c10d's Gloo process group (see distributed.hpp). Without c10d (a LibTorch
-// built without it, or Gloo's headers missing at build time) every rank count above 1 is refused.
+// Data-parallel collectives over c10d's process groups: Gloo (CPU) and NCCL (CUDA builds that have it); see
+// distributed.hpp. Without c10d (a LibTorch built without it, or neither Gloo's headers nor NCCL's at build time)
+// every rank count above 1 is refused.
 #include "ganpp/distributed.hpp"
 
 #include <cstdlib>
@@ -8,12 +9,27 @@
 #include <sstream>
 #include <thread>
 
+#include <torch/version.h>
+
 #include "ganpp/errors.hpp"
 
 #ifdef GANPP_DISTRIBUTED
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#else
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
+#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#endif
+#ifdef GANPP_CUDA
+#include <c10/cuda/CUDAFunctions.h>
 #endif
 
 namespace ganpp {
@@ -63,10 +79,9 @@ WorldEnv world_from_environment() {
   if (env.world < 1 || env.rank >= env.world)
     throw UsageError("rank " + std::to_string(env.rank) + " does not fit a world of " + std::to_string(env.world) +
                      " processes (" + env.launcher + "'s variables)");
-  if (env.world == 1) return env;
   env.master_addr = env_string("MASTER_ADDR");
   env.master_port = static_cast<int>(env_int("MASTER_PORT", 0));
-  if (env.master_addr.empty() || env.master_port <= 0 || env.master_port > 65535)
+  if (env.world > 1 && (env.master_addr.empty() || env.master_port <= 0 || env.master_port > 65535))
     throw UsageError("a distributed run (" + std::to_string(env.world) +
                      " ranks) needs MASTER_ADDR and MASTER_PORT: the host and a free port of rank 0 (torchrun sets "
                      "them; under Slurm, export them in the batch script)");
@@ -80,13 +95,98 @@ DistBackend parse_dist_backend(const std::string& name) {
   throw UsageError("--dist-backend '" + abbreviate(name) + "' is not one of auto, gloo, nccl");
 }
 
+torch::Device rank_device(const WorldEnv& env, torch::Device requested) {
+  if (!requested.is_cuda() || env.world == 1) return requested;
+  const auto gpus = static_cast<int64_t>(torch::cuda::device_count());
+  if (gpus != 1 && env.local_rank >= gpus)
+    throw UsageError("rank " + std::to_string(env.rank) + " is local rank " + std::to_string(env.local_rank) +
+                     " of its node, which has " + std::to_string(gpus) +
+                     " GPUs: start at most one rank per GPU (torchrun --nproc-per-node)");
+  const auto index = static_cast<c10::DeviceIndex>(gpus == 1 ? 0 : env.local_rank);
+#ifdef GANPP_CUDA
+  c10::cuda::set_device(index);  // LibTorch's own allocations (and NCCL's) go to this rank's GPU
+#endif
+  return torch::Device(torch::kCUDA, index);
+}
+
 #ifdef GANPP_DISTRIBUTED
 
 bool distributed_built() { return true; }
 
+namespace {
+
+// The process groups' common base: c10d::ProcessGroup in LibTorch 1.x, c10d::Backend since 2.0.
+#if TORCH_VERSION_MAJOR >= 2
+using Group = c10d::Backend;
+#else
+using Group = c10d::ProcessGroup;
+#endif
+
+#ifdef USE_C10D_GLOO
+constexpr bool kGloo = true;
+#else
+constexpr bool kGloo = false;
+#endif
+#ifdef USE_C10D_NCCL
+constexpr bool kNccl = true;
+#else
+constexpr bool kNccl = false;
+#endif
+
+// The backend `asked` for training on `device`, or UsageError where this build or the device cannot have it.
+DistBackend choose_backend(DistBackend asked, torch::Device device) {
+  if (asked == DistBackend::automatic) asked = device.is_cuda() && kNccl ? DistBackend::nccl : DistBackend::gloo;
+  if (asked == DistBackend::nccl && !kNccl)
+    throw UsageError("--dist-backend nccl: this ganpp was built without NCCL (it needs a CUDA LibTorch and NCCL's "
+                     "nccl.h at build time); use --dist-backend gloo");
+  if (asked == DistBackend::nccl && !device.is_cuda())
+    throw UsageError("--dist-backend nccl trains on GPUs (--device cuda); on the CPU use --dist-backend gloo");
+  if (asked == DistBackend::gloo && !kGloo)
+    throw UsageError("--dist-backend gloo: this ganpp was built without Gloo's headers (Debian: libgloo-dev)" +
+                     std::string(kNccl ? "; on GPUs use --dist-backend nccl" : ""));
+  return asked;
+}
+
+c10::intrusive_ptr<Group> make_group(DistBackend backend, const c10::intrusive_ptr<c10d::Store>& store,
+                                     const WorldEnv& env, std::chrono::milliseconds timeout) {
+  const int rank = static_cast<int>(env.rank);
+  const int world = static_cast<int>(env.world);
+#ifdef USE_C10D_NCCL
+  if (backend == DistBackend::nccl) {
+    // A failed or late collective then raises in wait() (and names the failed rank, see fail()) instead of
+    // aborting the process from NCCL's watchdog thread. The user's own setting wins.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 2)
+    ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", /*overwrite=*/0);
+#else
+    ::setenv("NCCL_BLOCKING_WAIT", "1", /*overwrite=*/0);
+#endif
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
+  }
+#endif
+#ifdef USE_C10D_GLOO
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  const std::string interfaces = env_string("GLOO_SOCKET_IFNAME");
+  if (interfaces.empty()) {
+    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  } else {
+    std::stringstream list(interfaces);
+    for (std::string name; std::getline(list, name, ',');)
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
+  }
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+#else
+  throw UsageError("no process group for this backend in this build");  // choose_backend refused it already
+#endif
+}
+
+}  // namespace
+
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;  ///< ganpp's own keys (failures, rank-0 work)
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<Group> group;
+  torch::Device device = torch::kCPU;  ///< where the collectives run (NCCL: this rank's GPU)
 
   /// "rank R failed: <its message> (...)" for the first other rank that recorded a failure, else empty.
   std::string peer_failure(const WorldEnv& env);
@@ -96,13 +196,10 @@ struct Distributed::Impl {
 
 std::unique_ptr<Distributed> Distributed::connect(const WorldEnv& env, DistBackend backend,
                                                   std::chrono::seconds timeout, torch::Device device) {
-  if (backend == DistBackend::nccl)
-    throw UsageError("--dist-backend nccl: this ganpp was built without NCCL; use --dist-backend gloo");
-  if (device.is_cuda())
-    throw UsageError("distributed training on CUDA needs the NCCL backend, which this ganpp does not have yet; "
-                     "train on the CPU (--device cpu) with Gloo");
+  backend = choose_backend(backend, device);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
   auto impl = std::make_unique<Impl>();
+  impl->device = backend == DistBackend::nccl ? device : torch::Device(torch::kCPU);
   c10::intrusive_ptr<c10d::Store> base;
   try {
     c10d::TCPStoreOptions options;
@@ -121,18 +218,9 @@ std::unique_ptr<Distributed> Distributed::connect(const WorldEnv& env, DistBacke
       base = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
     }
     impl->store = c10::make_intrusive<c10d::PrefixStore>("ganpp", base);
-    auto gloo = c10d::ProcessGroupGloo::Options::create(ms);
-    const std::string interfaces = env_string("GLOO_SOCKET_IFNAME");
-    if (interfaces.empty()) {
-      gloo->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    } else {
-      std::stringstream list(interfaces);
-      for (std::string name; std::getline(list, name, ',');)
-        gloo->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(name));
-    }
-    impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("pg", base),
-                                                              static_cast<int>(env.rank), static_cast<int>(env.world),
-                                                              gloo);
+    impl->group = make_group(backend, c10::make_intrusive<c10d::PrefixStore>("pg", base), env, ms);
+  } catch (const UsageError&) {
+    throw;
   } catch (const std::exception& e) {
     throw RuntimeError("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world) +
                        " could not join the others at " + env.master_addr + ":" + std::to_string(env.master_port) +
@@ -195,7 +283,7 @@ void write_back(const torch::Tensor& flat, const std::vector<torch::Tensor>& ten
 
 void Distributed::Impl::run(const std::vector<torch::Tensor>& tensors, bool broadcast) {
   for (const auto& [dtype, members] : by_dtype(tensors)) {
-    std::vector<torch::Tensor> flat = {flatten(members)};
+    std::vector<torch::Tensor> flat = {flatten(members).to(device)};
     auto work = broadcast ? group->broadcast(flat) : group->allreduce(flat);
     work->wait();
     write_back(flat[0], members);
@@ -219,8 +307,9 @@ void Distributed::broadcast(const std::vector<torch::Tensor>& tensors) {
 }
 
 void Distributed::barrier() {
+  // A one-element sum rather than the group's barrier, which NCCL runs on a GPU it guesses from the rank.
   try {
-    impl_->group->barrier()->wait();
+    impl_->run({torch::zeros({1})}, /*broadcast=*/false);
   } catch (const std::exception& e) {
     fail("waiting for every rank", e);
   }
@@ -234,7 +323,7 @@ void Distributed::wait_for_rank0(const std::string& name) {
     while (!impl_->store->check({key})) {
       const std::string peer = impl_->peer_failure(env_);
       if (!peer.empty()) throw RuntimeError(peer);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   } catch (const RuntimeError&) {
     throw;

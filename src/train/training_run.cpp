@@ -442,18 +442,19 @@ void TrainingRun::run() {
         // A stop requested during the evaluation abandons it: later observers never see it half done.
         for (auto& o : observers_)
           if (!stop_requested_) o->on_evaluation(*this, evaluation);
-        // Rank 0 evaluates alone; the others wait for it without a collective's timeout.
-        if (dist)
-          writer() ? dist->done("evaluation@" + std::to_string(s))
-                   : dist->wait_for_rank0("evaluation@" + std::to_string(s));
       }
       for (auto& o : observers_) o->on_step(*this, stats, points);
       // A stop requested during this step (by a signal, or an observer above) ends it with a checkpoint, which
       // only the writer makes.
-      if ((points.checkpoint || stopping()) && writer()) {
+      const bool checkpoint = points.checkpoint || stopping();
+      if (checkpoint && writer()) {
         const std::string bytes = checkpoint_bytes();
         for (auto& o : observers_) o->on_checkpoint(*this, bytes);
       }
+      // Rank 0 writes grids, evaluates and checkpoints alone, which may take longer than a collective's timeout:
+      // the others wait for it here without one.
+      if (dist && (points.log || points.evaluate || checkpoint))
+        writer() ? dist->done("step@" + std::to_string(s)) : dist->wait_for_rank0("step@" + std::to_string(s));
       if (stopping()) break;
     }
     if (std::getenv("GANPP_TRACE"))
