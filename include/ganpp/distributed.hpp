@@ -82,6 +82,10 @@ class Distributed {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Throws UsageError unless `batch_size` (train.batch_size, the global batch) splits evenly over `dist`'s ranks
+/// (null: one process, always).
+void check_batch_splits(int64_t batch_size, const Distributed* dist);
+
 /// The sum of `x` over the ranks of the active SyncScope, differentiable: the backward pass sums the gradients
 /// over the ranks too (synchronised batch norm). The identity when no scope is active.
 torch::Tensor sum_over_ranks(const torch::Tensor& x);

@@ -87,9 +87,7 @@ Json run_bench(const BenchOptions& options, torch::Device device, int threads) {
   Trainer::check_supported(config, device);
   Trainer trainer(config, device);
   const int64_t world = options.dist ? options.dist->world() : 1;
-  if (config.train.batch_size % world != 0)
-    throw UsageError("the workload's batch of " + std::to_string(config.train.batch_size) + " does not split over " +
-                     std::to_string(world) + " ranks");
+  check_batch_splits(config.train.batch_size, options.dist);
   trainer.set_distributed(options.dist, /*sync_batch_norm=*/true);
   // Each rank trains its rows of the workload's batch; the figure is the total over the ranks.
   const int64_t size = config.data.image_size, batch = config.train.batch_size / world;

@@ -12,6 +12,7 @@
 #include "common.hpp"
 #include "ganpp/distributed.hpp"
 #include "ganpp/errors.hpp"
+#include "ganpp/run_dir.hpp"
 #include "ganpp/training_run.hpp"
 
 namespace ganpp::cli {
@@ -84,7 +85,7 @@ int train(TrainFlags& f) {
     // A job that its launcher restarts (torchrun --max-restarts) continues its own run when it has a checkpoint.
     if (f.out.empty() || !f.resume.empty())
       throw UsageError("--resume-if-exists needs --out DIR (the run that a restarted job continues) and no --resume");
-    if (std::filesystem::exists(std::filesystem::path(f.out) / "checkpoints" / "latest.ckpt")) {
+    if (holds_run(f.out)) {
       f.resume = f.out;
       f.out.clear();
       f.config.clear();

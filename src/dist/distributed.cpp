@@ -385,6 +385,13 @@ void Distributed::average_gradients(torch::nn::Module& module) {
   for (auto& g : grads) g.div_(static_cast<double>(env_.world));
 }
 
+void check_batch_splits(int64_t batch_size, const Distributed* dist) {
+  if (!dist || batch_size % dist->world() == 0) return;
+  throw UsageError("config key 'train.batch_size' = " + std::to_string(batch_size) +
+                   " is the global batch and must divide by the number of ranks (" + std::to_string(dist->world()) +
+                   ")");
+}
+
 std::string Distributed::broadcast_bytes(const std::string& bytes) {
   torch::Tensor size = torch::full({1}, static_cast<int64_t>(bytes.size()), torch::kInt64);
   broadcast({size});

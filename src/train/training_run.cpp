@@ -97,14 +97,6 @@ void check_same_run(const CheckpointReader& checkpoint, const std::string& run_d
                        "); nothing was changed. Resume a checkpoint in its own run directory");
 }
 
-// A distributed run splits each global batch evenly over its ranks.
-void check_batch_splits(const Config& config, const RunOptions& options) {
-  if (!options.dist || config.train.batch_size % options.dist->world() == 0) return;
-  throw UsageError("config key 'train.batch_size' = " + std::to_string(config.train.batch_size) +
-                   " is the global batch and must divide by the number of ranks (" +
-                   std::to_string(options.dist->world()) + ")");
-}
-
 // Only run-length, cadence and placement keys may change when resuming.
 void check_resumable(const std::vector<std::string>& overrides) {
   for (const auto& s : overrides) {
@@ -169,7 +161,7 @@ Json TrainingRun::run_info() const {
 std::unique_ptr<TrainingRun> TrainingRun::start(Config config, const std::string& out_dir, const RunOptions& options) {
   validate(config);
   Trainer::check_supported(config, options.device);
-  check_batch_splits(config, options);
+  check_batch_splits(config.train.batch_size, options.dist);
   const bool writer = !options.dist || options.dist->rank() == 0;
   if (writer) check_out_dir(out_dir);
   Dataset data = load_dataset(config.data);
@@ -233,7 +225,7 @@ std::unique_ptr<TrainingRun> TrainingRun::resume(const std::string& path, const 
   Config config = config_from_json(json);
   validate(config);
   Trainer::check_supported(config, options.device);
-  check_batch_splits(config, options);
+  check_batch_splits(config.train.batch_size, options.dist);
   const int64_t step = checkpoint.state().step;
   if (step >= config.train.steps) {
     spdlog::info("the run in {} is finished at step {} (train.steps = {}); to continue it, raise train.steps, e.g. "
