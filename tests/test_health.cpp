@@ -114,6 +114,7 @@ TEST(HealthTest, ReplayRebuildsTheStateFromTheLog) {
 // monitor as the run had it: the failing runs warn within their first third, the healthy ones never.
 TEST(HealthTest, FailingRunsWarnEarlyAndHealthyRunsStaySilent) {
   const std::vector<std::pair<std::string, bool>> runs = {{"emoji_bce", true},
+                                                          {"fashion_d_overpowered", true},
                                                           {"fashion_bce", false},
                                                           {"fashion_wgangp", false}};
   for (const auto& [name, failing] : runs) {
