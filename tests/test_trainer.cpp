@@ -207,6 +207,7 @@ TEST(TrainerTest, LinearLearningRateDecay) {
   Config c = tiny_config("dcgan", "bce");
   c.optim.lr_decay = LrDecay::linear;
   c.train.steps = 4;
+  c.optim.g.lr = 2e-4;
   c.optim.d.lr = 4e-4;
   Trainer t(c, torch::kCPU);
   const auto real = torch::rand({4, 1, 16, 16}) * 2 - 1;

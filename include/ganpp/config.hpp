@@ -133,7 +133,7 @@ struct LossConfig {
 
 /// Adam settings for one network.
 struct AdamConfig {
-  double lr = 2e-4;                            ///< learning rate
+  double lr = 6e-4;                            ///< learning rate
   std::array<double, 2> betas = {0.5, 0.999};  ///< Adam beta1, beta2
   double weight_decay = 0.0;                   ///< L2 penalty
   double clip_grad_norm = 0.0;                 ///< rescale gradients to this total L2 norm at most (0 = off)
