@@ -449,9 +449,13 @@ void TrainingRun::run() {
         writer() ? dist->done("step@" + std::to_string(s)) : dist->wait_for_rank0("step@" + std::to_string(s));
       if (stopping()) break;
     }
-    if (std::getenv("GANPP_TRACE"))
-      std::cerr << "ganpp-params rank " << (dist ? dist->rank() : 0) << " step " << step() << ": "
-                << networks_crc(trainer_->networks()) << "\n";
+    if (std::getenv("GANPP_TRACE")) {
+      // One write, so that the lines of ranks sharing a stderr do not interleave.
+      std::ostringstream line;
+      line << "ganpp-params rank " << (dist ? dist->rank() : 0) << " step " << step() << ": "
+           << networks_crc(trainer_->networks()) << "\n";
+      std::cerr << line.str() << std::flush;
+    }
     for (auto& o : observers_) o->on_finish(*this);
   } catch (const std::exception& e) {
     for (auto& o : observers_) o->on_error(*this, e);
