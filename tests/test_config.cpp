@@ -76,7 +76,10 @@ TEST(ConfigTest, DefaultsRoundTrip) {
   EXPECT_EQ(parsed.loss.kind, "bce");
   EXPECT_DOUBLE_EQ(parsed.optim.g.betas[0], 0.5);
   EXPECT_DOUBLE_EQ(parsed.optim.g.betas[1], 0.999);
-  EXPECT_EQ(parsed.train.batch_size, 128);
+  EXPECT_EQ(parsed.train.batch_size, 64);
+  EXPECT_EQ(parsed.train.steps, 4000);
+  EXPECT_DOUBLE_EQ(parsed.optim.g.lr, 6e-4);
+  EXPECT_DOUBLE_EQ(parsed.optim.d.lr, 2.5e-4);
 }
 
 TEST(ConfigTest, EmptyObjectGivesDefaults) {
@@ -236,7 +239,7 @@ TEST(ConfigTest, OverrideParsesJsonScalarsAndFallsBackToString) {
   EXPECT_EQ(c.train.steps, 10);
   EXPECT_TRUE(c.data.hflip);
   EXPECT_EQ(c.loss.kind, "wgan-gp");
-  EXPECT_EQ(c.train.batch_size, 128);  // untouched keys survive
+  EXPECT_EQ(c.train.batch_size, 64);  // untouched keys survive
 }
 
 TEST(ConfigTest, OverrideUnknownKeyIsRejectedByParse) {

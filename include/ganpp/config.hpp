@@ -142,7 +142,7 @@ struct AdamConfig {
 
 struct OptimConfig {
   AdamConfig g;                      ///< generator optimiser
-  AdamConfig d;                      ///< discriminator optimiser
+  AdamConfig d = {2.5e-4};           ///< discriminator optimiser: slower than the generator by default
   LrDecay lr_decay = LrDecay::none;  ///< "none", or "linear": both rates fall linearly to 0 at train.steps
 };
 
@@ -155,8 +155,8 @@ struct AugmentPolicy {
 
 /// Run length, batch, seed and the cadence of logs, sample grids and checkpoints (in generator steps).
 struct TrainConfig {
-  int64_t steps = 2000;                   ///< total generator steps of the run
-  int64_t batch_size = 128;               ///< images per batch
+  int64_t steps = 4000;                   ///< total generator steps of the run
+  int64_t batch_size = 64;                ///< images per batch
   uint64_t seed = 0;                      ///< seeds weights, latents, data order
   int64_t log_every = 100;                ///< console line and log.jsonl record interval
   int64_t sample_every = 500;             ///< fixed-latent grid interval
