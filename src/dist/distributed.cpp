@@ -21,10 +21,10 @@
 #else
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #endif
-#ifdef USE_C10D_GLOO
+#ifdef GANPP_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef GANPP_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #endif
@@ -122,12 +122,12 @@ using Group = c10d::Backend;
 using Group = c10d::ProcessGroup;
 #endif
 
-#ifdef USE_C10D_GLOO
+#ifdef GANPP_GLOO
 constexpr bool kGloo = true;
 #else
 constexpr bool kGloo = false;
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef GANPP_NCCL
 constexpr bool kNccl = true;
 #else
 constexpr bool kNccl = false;
@@ -151,7 +151,7 @@ c10::intrusive_ptr<Group> make_group(DistBackend backend, const c10::intrusive_p
                                      const WorldEnv& env, std::chrono::milliseconds timeout) {
   const int rank = static_cast<int>(env.rank);
   const int world = static_cast<int>(env.world);
-#ifdef USE_C10D_NCCL
+#ifdef GANPP_NCCL
   if (backend == DistBackend::nccl) {
     // A failed or late collective then raises in wait() (and names the failed rank, see fail()) instead of
     // aborting the process from NCCL's watchdog thread. The user's own setting wins.
@@ -165,7 +165,7 @@ c10::intrusive_ptr<Group> make_group(DistBackend backend, const c10::intrusive_p
     return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
   }
 #endif
-#ifdef USE_C10D_GLOO
+#ifdef GANPP_GLOO
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   const std::string interfaces = env_string("GLOO_SOCKET_IFNAME");
   if (interfaces.empty()) {
