@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "ganpp/cuda_graph.hpp"
 #include "ganpp/errors.hpp"
@@ -295,6 +296,72 @@ TEST(TrainerTest, EmaDoesNotChangeTheTrainingStream) {
   Trainer b(with, torch::kCPU);
   const auto sb = b.train_step({real});
   EXPECT_TRUE(torch::equal(sa.loss_g, sb.loss_g));
+}
+
+}  // namespace
+
+namespace {
+
+// torch::optim::Adam's archive as LibTorch writes it, the parameters named by `names` (LibTorch 1.x writes each
+// parameter's address in hexadecimal, 2.x in decimal); the states are written in reverse order.
+std::string adam_archive(const std::vector<Optimizer::Moments>& moments, const std::vector<std::string>& names,
+                         double lr) {
+  torch::serialize::OutputArchive archive, states(archive.compilation_unit()), groups(archive.compilation_unit()),
+      group(archive.compilation_unit()), options(archive.compilation_unit());
+  for (size_t i = moments.size(); i-- > 0;) {
+    torch::optim::AdamParamState state;
+    state.step(moments[i].step);
+    state.exp_avg(moments[i].exp_avg);
+    state.exp_avg_sq(moments[i].exp_avg_sq);
+    torch::serialize::OutputArchive one(archive.compilation_unit());
+    state.serialize(one);
+    states.write(names[i], one);
+  }
+  group.write("params/size", torch::tensor(static_cast<int64_t>(names.size())));
+  for (size_t i = 0; i < names.size(); ++i) group.write("params/" + std::to_string(i), c10::IValue(names[i]));
+  torch::optim::AdamOptions(lr).betas({0.5, 0.999}).serialize(options);
+  group.write("options", options);
+  groups.write("param_groups/size", torch::tensor(int64_t{1}));
+  groups.write("param_groups/0", group);
+  archive.write("pytorch_version", c10::IValue("1.5.0"));
+  archive.write("state", states);
+  archive.write("param_groups", groups);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+// Old runs stay resumable across LibTorch versions: the Adam state of every parameter comes back to that
+// parameter whether its name is written as LibTorch 1.x or 2.x writes it.
+TEST(OptimizerTest, LoadsAdamStatesThatEitherLibTorchWrote) {
+  torch::manual_seed(0);
+  torch::nn::Linear net(3, 2);
+  Optimizer trained(*net, AdamConfig{1e-3}, /*fused=*/false);
+  for (int step = 0; step < 3; ++step) {
+    trained.clear_grads();
+    net->forward(torch::randn({4, 3})).pow(2).mean().backward();
+    trained.step();
+  }
+  const auto want = trained.moments();
+  const std::vector<std::vector<std::string>> namings = {{"0x55d0c4a1e2f0", "0x55d0c4a1e7b0"},
+                                                         {"94348839707376", "94348839708592"}};
+  for (const auto& names : namings) {
+    torch::nn::Linear other(3, 2);
+    Optimizer loaded(*other, AdamConfig{}, /*fused=*/false);
+    std::istringstream in(adam_archive(want, names, 7e-4));
+    torch::serialize::InputArchive archive;
+    archive.load_from(in);
+    loaded.load(archive);
+    EXPECT_EQ(loaded.lr(), 7e-4) << names[0];
+    const auto got = loaded.moments();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_TRUE(got[i].exp_avg.defined()) << names[0] << " parameter " << i;
+      EXPECT_EQ(got[i].step, 3) << names[0] << " parameter " << i;
+      EXPECT_TRUE(torch::equal(got[i].exp_avg, want[i].exp_avg)) << names[0] << " parameter " << i;
+      EXPECT_TRUE(torch::equal(got[i].exp_avg_sq, want[i].exp_avg_sq)) << names[0] << " parameter " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ class Optimizer {
 
   /// Saves the Adam state (moments, step counts, options) into `archive`, complete on the fused path too.
   void save(torch::serialize::OutputArchive& archive);
-  /// Loads a state written by save() and continues from it (learning rate included).
+  /// Loads a state written by save() and continues from it (learning rate included), whichever LibTorch wrote it.
   void load(torch::serialize::InputArchive& archive);
 
   /// One parameter's Adam state, for comparisons and inspection.

@@ -3,6 +3,7 @@
 
 #include <torch/version.h>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -131,10 +132,44 @@ void Optimizer::save(torch::serialize::OutputArchive& archive) {
   adam_->save(archive);
 }
 
+// Reads what torch::optim::Adam::save wrote ("state": one archive per parameter under a key naming it;
+// "param_groups/0": those keys in parameter order, and the options) and matches it to the parameters by that
+// order, as Adam::load does. Adam::load itself cannot be used: LibTorch 1.x names each parameter by its address
+// in hexadecimal and LibTorch 2.x parses the names as decimal numbers, so under 2.x every 1.x state maps to
+// the same parameter.
 void Optimizer::load(torch::serialize::InputArchive& archive) {
-  adam_->load(archive);
+  torch::serialize::InputArchive states, groups, group, options_archive;
+  archive.read("state", states);
+  archive.read("param_groups", groups);
+  torch::Tensor count;
+  groups.read("param_groups/size", count);
+  TORCH_CHECK(count.item<int64_t>() == 1, "expected one parameter group, found ", count.item<int64_t>());
+  groups.read("param_groups/0", group);
+  auto& param_group = adam_->param_groups().front();
+  const std::vector<torch::Tensor>& params = param_group.params();
+  torch::Tensor size;
+  group.read("params/size", size);
+  TORCH_CHECK(size.item<int64_t>() == static_cast<int64_t>(params.size()), "the saved state has ", size.item<int64_t>(),
+              " parameters, the network ", params.size());
+  const std::vector<std::string> saved = states.keys();
+  adam_->state().clear();
+  for (size_t i = 0; i < params.size(); ++i) {
+    c10::IValue key;
+    group.read("params/" + std::to_string(i), key);
+    if (std::find(saved.begin(), saved.end(), key.toStringRef()) == saved.end()) continue;  // not stepped yet
+    torch::serialize::InputArchive param_archive;
+    states.read(key.toStringRef(), param_archive);
+    auto state = std::make_unique<torch::optim::AdamParamState>();
+    state->serialize(param_archive);
+    TORCH_CHECK(state->exp_avg().sizes() == params[i].sizes(), "parameter ", i, " has shape ", params[i].sizes(),
+                ", its saved moments ", state->exp_avg().sizes());
+    adam_->state()[state_key(adam_->state(), params[i])] = std::move(state);
+  }
+  group.read("options", options_archive);
+  auto& options = static_cast<torch::optim::AdamOptions&>(param_group.options());
+  options.serialize(options_archive);
   // The loaded options hold the learning rate of the step they were saved at.
-  lr_ = static_cast<const torch::optim::AdamOptions&>(adam_->param_groups().front().options()).lr();
+  lr_ = options.lr();
   if (fused_) bind_state();
 }
 
