@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -118,10 +119,14 @@ CommandResult run_shell(const std::string& prefix, const std::vector<std::string
   return r;
 }
 
+bool names_a_device(const std::vector<std::string>& args) {
+  return std::find(args.begin(), args.end(), "--device") != args.end();
+}
+
 CommandResult run_ganpp(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {GANPP_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_shell("", argv);
+  return run_shell(names_a_device(args) ? "" : kNoGpu, argv);
 }
 
 ganpp::Config tiny_config(const std::string& arch, const std::string& loss) {
@@ -173,6 +178,7 @@ BackgroundGanpp start_ganpp(const std::vector<std::string>& args, const std::vec
     const int err = ::open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(err, STDERR_FILENO);
+    if (!names_a_device(args)) ::setenv("CUDA_VISIBLE_DEVICES", "", 1);
     for (const auto& e : env) {
       const auto eq = e.find('=');
       ::setenv(e.substr(0, eq).c_str(), e.substr(eq + 1).c_str(), 1);

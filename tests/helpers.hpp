@@ -69,6 +69,12 @@ ganpp::Config tiny_config(const std::string& arch = "dcgan", const std::string& 
 /// stderr and the exit code.
 CommandResult run_shell(const std::string& prefix, const std::vector<std::string>& argv);
 
+/// The suite checks the CPU (exact resume is the CPU's promise, and CI has no GPU): a ganpp it starts sees no
+/// GPU unless its arguments name a --device. CUDA's own tests run in the test process (test_cuda.cpp).
+/// kNoGpu is that, as a prefix for run_shell.
+inline constexpr const char* kNoGpu = "CUDA_VISIBLE_DEVICES=";
+bool names_a_device(const std::vector<std::string>& args);
+
 /// Runs the ganpp binary with `args` (shell-quoted here), capturing stdout, stderr and the exit code.
 CommandResult run_ganpp(const std::vector<std::string>& args);
 

@@ -76,7 +76,7 @@ CommandResult launch(const std::string& dir, const std::vector<std::string>& arg
   }
   argv.push_back(GANPP_BINARY);
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_shell("cd '" + dir + "' && GANPP_TRACE=1 " + env, argv);
+  return run_shell("cd '" + dir + "' && GANPP_TRACE=1 " + kNoGpu + " " + env, argv);
 }
 
 // The rows each (rank, global batch) trained on, from the trace.
