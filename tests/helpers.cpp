@@ -46,6 +46,11 @@ void write_maybe_gz(const std::string& path, const std::string& bytes, bool gzip
   gzclose(f);
 }
 
+// Whether a ganpp command line chooses its device (else the child is started without a GPU, see kNoGpu).
+bool names_a_device(const std::vector<std::string>& args) {
+  return std::find(args.begin(), args.end(), "--device") != args.end();
+}
+
 }  // namespace
 
 void write_idx_dataset(const std::string& dir, int64_t n, int64_t size, int64_t classes, bool gzip, uint64_t seed) {
@@ -117,10 +122,6 @@ CommandResult run_shell(const std::string& prefix, const std::vector<std::string
   r.err = slurp(err);
   fs::remove_all(dir);
   return r;
-}
-
-bool names_a_device(const std::vector<std::string>& args) {
-  return std::find(args.begin(), args.end(), "--device") != args.end();
 }
 
 CommandResult run_ganpp(const std::vector<std::string>& args) {

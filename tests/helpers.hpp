@@ -73,7 +73,6 @@ CommandResult run_shell(const std::string& prefix, const std::vector<std::string
 /// GPU unless its arguments name a --device. CUDA's own tests run in the test process (test_cuda.cpp).
 /// kNoGpu is that, as a prefix for run_shell.
 inline constexpr const char* kNoGpu = "CUDA_VISIBLE_DEVICES=";
-bool names_a_device(const std::vector<std::string>& args);
 
 /// Runs the ganpp binary with `args` (shell-quoted here), capturing stdout, stderr and the exit code.
 CommandResult run_ganpp(const std::vector<std::string>& args);

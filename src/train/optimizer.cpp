@@ -3,7 +3,6 @@
 
 #include <torch/version.h>
 
-#include <algorithm>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -151,14 +150,12 @@ void Optimizer::load(torch::serialize::InputArchive& archive) {
   group.read("params/size", size);
   TORCH_CHECK(size.item<int64_t>() == static_cast<int64_t>(params.size()), "the saved state has ", size.item<int64_t>(),
               " parameters, the network ", params.size());
-  const std::vector<std::string> saved = states.keys();
   adam_->state().clear();
   for (size_t i = 0; i < params.size(); ++i) {
     c10::IValue key;
     group.read("params/" + std::to_string(i), key);
-    if (std::find(saved.begin(), saved.end(), key.toStringRef()) == saved.end()) continue;  // not stepped yet
     torch::serialize::InputArchive param_archive;
-    states.read(key.toStringRef(), param_archive);
+    if (!states.try_read(key.toStringRef(), param_archive)) continue;  // not stepped yet
     auto state = std::make_unique<torch::optim::AdamParamState>();
     state->serialize(param_archive);
     TORCH_CHECK(state->exp_avg().sizes() == params[i].sizes(), "parameter ", i, " has shape ", params[i].sizes(),
