@@ -187,12 +187,33 @@ struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;  ///< ganpp's own keys (failures, rank-0 work)
   c10::intrusive_ptr<Group> group;
   torch::Device device = torch::kCPU;  ///< where the collectives run (NCCL: this rank's GPU)
+  bool failed = false;                 ///< a collective failed or this rank reported its own failure
+
+  ~Impl();
 
   /// "rank R failed: <its message> (...)" for the first other rank that recorded a failure, else empty.
   std::string peer_failure(const WorldEnv& env);
   /// Sums `tensors` over the ranks, or copies rank 0's into them: one flat buffer per dtype.
   void run(const std::vector<torch::Tensor>& tensors, bool broadcast);
 };
+
+Distributed::Impl::~Impl() {
+#if defined(GANPP_NCCL) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+  // An NCCL group destroyed without shutdown() warns "destroy_process_group() was not called" (LibTorch 2.4 on) and
+  // aborts. After a clean end shutdown() waits for NCCL's queued work and frees the communicators; after a failure
+  // abort() does not wait for ranks that may never answer.
+  if (auto* nccl = dynamic_cast<c10d::ProcessGroupNCCL*>(group.get())) {
+    try {
+      if (failed)
+        nccl->abort();
+      else
+        nccl->shutdown();
+    } catch (const std::exception&) {
+      // The process is ending either way.
+    }
+  }
+#endif
+}
 
 std::unique_ptr<Distributed> Distributed::connect(const WorldEnv& env, DistBackend backend,
                                                   std::chrono::seconds timeout, torch::Device device) {
@@ -243,6 +264,7 @@ std::string Distributed::Impl::peer_failure(const WorldEnv& env) {
 }
 
 void Distributed::fail(const std::string& what, const std::exception& cause) {
+  impl_->failed = true;
   std::string peer;
   try {
     peer = impl_->peer_failure(env_);
@@ -344,6 +366,7 @@ void Distributed::done(const std::string& name) {
 }
 
 void Distributed::report_failure(const std::string& message) noexcept {
+  impl_->failed = true;
   try {
     impl_->store->set("failed/" + std::to_string(env_.rank), std::vector<uint8_t>(message.begin(), message.end()));
     impl_->store->set("failed", std::vector<uint8_t>{1});
