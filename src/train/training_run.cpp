@@ -454,7 +454,7 @@ void TrainingRun::run() {
       std::ostringstream line;
       line << "ganpp-params rank " << (dist ? dist->rank() : 0) << " step " << step() << ": "
            << networks_crc(trainer_->networks()) << "\n";
-      std::cerr << line.str() << std::flush;
+      std::cerr << line.str();  // std::cerr is unbuffered
     }
     for (auto& o : observers_) o->on_finish(*this);
   } catch (const std::exception& e) {
