@@ -12,7 +12,8 @@
 #                  GoogleTest/GoogleMock, zlib, giflib, cgif and libzip (zip.h, zipconf.h) from /usr/include; the
 #                  libraries libspdlog.so*, libfmt.so*, libgtest*.a, libgmock*.a, libz.so*, libz.a, libgif.so*,
 #                  libcgif.so*, libzip.so* and libbz2.so* from /usr/lib/x86_64-linux-gnu; and the CMake package
-#                  folders of spdlog, fmt and GTest (from /usr/lib/x86_64-linux-gnu/cmake) and of CLI11 and nlohmann_json (from /usr/share/cmake), whole.
+#                  folders of spdlog, fmt and GTest (from /usr/lib/x86_64-linux-gnu/cmake) and of CLI11 and
+#                  nlohmann_json (from /usr/share/cmake), whole.
 #                  Everything keeps its path relative to /usr, so that the packages' relative prefixes hold.
 #   .gpu-data/fashion-mnist  train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz (Debian's
 #                  dataset-fashion-mnist installs them in /usr/share/datasets/fashion-mnist).
