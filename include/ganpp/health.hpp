@@ -22,7 +22,7 @@ double real_image_diversity(const torch::Tensor& images, int64_t count);
 
 /// When the health warnings fire. The defaults are calibrated on committed logs (tests/fixtures/health):
 /// runs that failed (a discriminator that won and samples that never became diverse) warn within their
-/// first third, healthy Fashion-MNIST runs never do.
+/// first third, a run whose discriminator memorised a small set warns before its end, healthy runs never do.
 struct HealthThresholds {
   /// Mode collapse: the fixed-latent grid's diversity below this fraction of the real images' diversity...
   double collapse_fraction = 0.3;
@@ -34,6 +34,13 @@ struct HealthThresholds {
   int low_diversity_grids = 2;
   /// ...without growing by this factor since the first of them (flat, not an untrained generator catching up).
   double low_diversity_growth = 1.25;
+  /// Diversity that drains away (a discriminator memorising a small set: the samples turn into a few grey
+  /// shapes): below this fraction of the real images' diversity...
+  double decline_fraction = 0.8;
+  /// ...and below this fraction of the run's peak grid diversity...
+  double decline_fall = 0.9;
+  /// ...in this many grids in a row.
+  int decline_grids = 2;
   /// The discriminator wins: mean D(x) − mean D(G(z)) (probabilities, logit losses) at least this gap...
   double d_wins_gap = 0.8;
   /// ...or the overfitting signal r_t = mean sign(D(x)) (signed-output losses without logits) at least this...
@@ -74,6 +81,7 @@ class HealthMonitor {
   int d_wins_streak_ = 0;
   int low_diversity_streak_ = 0;
   double low_diversity_first_ = 0;  ///< diversity of the first grid of the current low streak
+  int decline_streak_ = 0;
 };
 
 }  // namespace ganpp

@@ -68,6 +68,17 @@ std::vector<std::string> HealthMonitor::observe(const Json& record) {
           "the real images' {:.4f} in the last {} grids and not growing; the generator covers a small part of the "
           "data (on a small dataset: train.augment=ada or diffaugment, loss.r1_gamma; look at the latest grid)",
           step, diversity, 100 * ratio, real_diversity_, low_diversity_streak_));
+    decline_streak_ = ratio < thresholds_.decline_fraction && diversity < thresholds_.decline_fall * peak_diversity_
+                          ? decline_streak_ + 1
+                          : 0;
+    if (decline_streak_ >= thresholds_.decline_grids && warnings.empty())  // the milder form of the two above
+      warnings.push_back(fmt::format(
+          "the samples are losing diversity at step {}: the fixed-latent grid's diversity {:.4f} is {:.0f}% of its "
+          "peak {:.4f} and {:.0f}% of the real images' {:.4f} in the last {} grids; the discriminator may be "
+          "memorising the training set (on a small dataset: train.augment=diffaugment, a lower optim.d.lr; look "
+          "at the latest grid)",
+          step, diversity, 100 * diversity / peak_diversity_, peak_diversity_, 100 * ratio, real_diversity_,
+          decline_streak_));
   }
   // A discriminator that wins outright gives the generator almost no signal.
   double d_real = 0, d_fake = 0, sign_real = 0;
