@@ -34,7 +34,7 @@ struct HealthThresholds {
   int low_diversity_grids = 2;
   /// ...without growing by this factor since the first of them (flat, not an untrained generator catching up).
   double low_diversity_growth = 1.25;
-  /// Diversity that drains away (a discriminator memorising a small set: the samples turn into a few grey
+  /// Diversity that drains away (a discriminator memorising a small set: the samples drift toward a few
   /// shapes): below this fraction of the real images' diversity...
   double decline_fraction = 0.8;
   /// ...and below this fraction of the run's peak grid diversity...
