@@ -163,7 +163,7 @@ TEST(HealthTest, FailingRunsWarnInTimeAndHealthyRunsStaySilent) {
       if (!monitor.observe(r).empty() && first_warning < 0) first_warning = r["step"];
     if (warn_by > 0) {
       EXPECT_GT(first_warning, 0) << name << " never warned";
-      EXPECT_LE(first_warning, static_cast<int64_t>(warn_by * steps)) << name;
+      EXPECT_LE(first_warning, std::llround(warn_by * steps)) << name;
     } else {
       EXPECT_EQ(first_warning, -1) << name << " warned at step " << first_warning;
     }
